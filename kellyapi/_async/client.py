@@ -1,0 +1,99 @@
+"""The client's core: its configuration, the transport it owns, and the call loop with retries."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from types import TracebackType
+from typing import TypeVar
+
+from kellyapi import errors
+from kellyapi._core.config import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, ClientConfig, check_timeout
+from kellyapi._core.endpoint import Endpoint, ResultT
+from kellyapi._core.http import Request, Response, build_request
+from kellyapi._core.log import log_attempt, log_retry
+from kellyapi._core.response import decode_result, error_for_response
+from kellyapi._transport.aiohttp import AsyncSessionArg, AsyncTransport
+
+ClientT = TypeVar("ClientT", bound="AsyncClient")
+
+
+class AsyncClient:
+    """Configuration, connection pooling and retries; the endpoint methods are generated in `api.py`."""
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        api: str | None = None,
+        session: AsyncSessionArg | None = None,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+    ) -> None:
+        """Configure a client.
+
+        api_key: the Kelly API key; default: the KELLY_API_KEY environment variable.
+        api: the base URL; default: KELLY_API_URL, else https://api.kellyai.pro/.
+        session: your HTTP session (never closed by the SDK), a callable returning one, or the session
+            class; default: a pooled session that the client owns.
+        timeout: seconds one call may take in all, retries and waits included; each method also takes
+            `timeout=` for one call.
+        max_retries: retries after a connection failure or a 408/429/500/502/503/504; 0 disables them.
+        """
+        self._config = ClientConfig.create(api_key, api, timeout, max_retries)
+        self._transport = AsyncTransport(session)
+
+    @property
+    def api(self) -> str:
+        """The base URL every route is appended to."""
+        return self._config.base_url
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._config!r})"
+
+    async def __aenter__(self: ClientT) -> ClientT:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the connections the client owns; a session you passed in stays open."""
+        await self._transport.aclose()
+
+    async def _call(
+        self, endpoint: Endpoint[ResultT], timeout: float | None, arguments: Mapping[str, object]
+    ) -> ResultT:
+        request = build_request(self._config, endpoint, arguments)
+        budget = self._config.timeout if timeout is None else check_timeout(timeout)
+        response = await self._send(request, budget)
+        return decode_result(endpoint, request, response)
+
+    async def _send(self, request: Request, budget: float) -> Response:
+        deadline = time.monotonic() + budget
+        retries = 0
+        while True:
+            started = time.monotonic()
+            response: Response | None = None
+            error: errors.BaseError | None
+            try:
+                response = await self._transport.send(request, deadline - started)
+                error = error_for_response(request, response)
+            except (errors.ConnectionError, errors.TimeoutError) as exc:
+                error = exc
+            now = time.monotonic()
+            log_attempt(request, None if response is None else response.status, error, retries + 1, now - started)
+            if error is None:
+                assert response is not None
+                return response
+            delay = self._config.retry.delay_before_retry(retries, error, deadline - now)
+            if delay is None:
+                raise error
+            log_retry(request, error, delay)
+            await self._transport.sleep(delay)
+            retries += 1

@@ -1,0 +1,103 @@
+"""Check the arguments of a call against its endpoint and turn them into wire values, before anything is sent."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+import re
+from collections.abc import Mapping
+from typing import IO, Any, Union
+from urllib.parse import quote
+
+from kellyapi import errors
+from kellyapi._core.endpoint import Endpoint, Param
+
+MediaInput = Union[str, bytes, bytearray, memoryview, "os.PathLike[str]", IO[bytes]]
+"""An image or audio argument: base64 text (as the original client took), raw bytes, a path, or a binary file."""
+
+_WHITESPACE = re.compile(r"\s+")
+
+
+def _media_to_base64(param: Param, value: object) -> str:
+    if isinstance(value, str):
+        compact = _WHITESPACE.sub("", value)
+        try:
+            decoded = base64.b64decode(compact, validate=True)
+        except (binascii.Error, ValueError):
+            raise errors.InvalidRequest(
+                f"{param.name}: a str must be base64 text; to send a file pass pathlib.Path(...) or its bytes"
+            ) from None
+        if not decoded:
+            raise errors.InvalidRequest(f"{param.name} must not be empty")
+        return value
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        raw = bytes(value)
+    elif isinstance(value, os.PathLike):
+        try:
+            with open(value, "rb") as file:
+                raw = file.read()
+        except OSError as exc:
+            raise errors.InvalidRequest(
+                f"{param.name}: cannot read {os.fspath(value)!r}: {exc.strerror or exc}"
+            ) from None
+    elif callable(getattr(value, "read", None)):
+        try:
+            raw = value.read()  # type: ignore[attr-defined]
+        except (OSError, ValueError) as exc:
+            raise errors.InvalidRequest(f"{param.name}: cannot read the file: {exc}") from None
+        if not isinstance(raw, bytes):
+            raise errors.InvalidRequest(f"{param.name}: the file must be opened in binary mode ('rb')")
+    else:
+        raise errors.InvalidRequest(
+            f"{param.name} must be base64 str, bytes, a path or a binary file, got {type(value).__name__}"
+        )
+    if not raw:
+        raise errors.InvalidRequest(f"{param.name} must not be empty")
+    return base64.b64encode(raw).decode("ascii")
+
+
+def _check(param: Param, value: object) -> str | int:
+    if param.kind == "media":
+        return _media_to_base64(param, value)
+    if param.kind == "int":
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise errors.InvalidRequest(f"{param.name} must be an int, got {type(value).__name__}")
+        if (param.minimum is not None and value < param.minimum) or (
+            param.maximum is not None and value > param.maximum
+        ):
+            raise errors.InvalidRequest(
+                f"{param.name} must be between {param.minimum} and {param.maximum}, got {value}"
+            )
+        return value
+    if not isinstance(value, str):
+        raise errors.InvalidRequest(f"{param.name} must be a str, got {type(value).__name__}")
+    if param.min_length is not None and len(value) < param.min_length:
+        raise errors.InvalidRequest(f"{param.name} must not be empty")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise errors.InvalidRequest(f"{param.name} is not valid unicode (it holds a lone surrogate)") from None
+    return value
+
+
+def encode_arguments(endpoint: Endpoint[Any], values: Mapping[str, object]) -> tuple[str, dict[str, object]]:
+    """Validate `values` (by Python name) and return the route with its path filled in, and the JSON body."""
+    path_values: dict[str, str] = {}
+    body: dict[str, object] = {}
+    for param in endpoint.params:
+        value = values[param.name]
+        if value is None and not param.required and param.default is not None:
+            value = param.default
+        if value is None:
+            raise errors.InvalidRequest(f"{endpoint.name}() needs {param.name}")
+        checked = _check(param, value)
+        if param.location == "path":
+            if checked in (".", ".."):
+                raise errors.InvalidRequest(f"{param.name} cannot be {checked!r}")
+            path_values[param.wire_name] = quote(str(checked), safe="")
+        else:
+            body[param.wire_name] = checked
+    body.update(endpoint.constants)
+    route = endpoint.path.format(**path_values) if path_values else endpoint.path
+    return route, body

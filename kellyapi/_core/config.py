@@ -1,0 +1,83 @@
+"""Every default of the SDK, and the validated configuration one client holds."""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+
+import attrs
+
+from kellyapi import errors
+from kellyapi._core.retry import RetryPolicy
+from kellyapi._version import __version__
+
+DEFAULT_BASE_URL = "https://api.kellyai.pro/"
+DEFAULT_TIMEOUT = 60.0
+DEFAULT_MAX_RETRIES = 2
+API_KEY_ENV = "KELLY_API_KEY"
+BASE_URL_ENV = "KELLY_API_URL"
+USER_AGENT = f"kellyapi/{__version__}"
+
+# The key goes into a header: refuse anything that could split or forge one.
+_API_KEY_SHAPE = re.compile(r"[\x21-\x7e]+")
+
+
+def check_timeout(timeout: object, what: str = "timeout") -> float:
+    """Return `timeout` as a float of seconds, or raise InvalidRequest if it is not a positive number."""
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        raise errors.InvalidRequest(f"{what} must be a number of seconds, got {type(timeout).__name__}")
+    if not (timeout > 0 and math.isfinite(timeout)):
+        raise errors.InvalidRequest(f"{what} must be a positive, finite number of seconds, got {timeout!r}")
+    return float(timeout)
+
+
+def _check_base_url(url: object) -> str:
+    if not isinstance(url, str):
+        raise errors.InvalidRequest(f"api must be a URL string, got {type(url).__name__}")
+    if not re.match(r"https?://[^/\s?#]+", url) or any(c.isspace() for c in url):
+        raise errors.InvalidRequest(f"api must be an http:// or https:// URL, got {url!r}")
+    return url if url.endswith("/") else url + "/"
+
+
+def _check_api_key(api_key: object) -> str | None:
+    if api_key is None or api_key == "":
+        return None
+    if not isinstance(api_key, str):
+        raise errors.InvalidApiKey(f"api_key must be a string, got {type(api_key).__name__}")
+    if not _API_KEY_SHAPE.fullmatch(api_key):
+        raise errors.InvalidApiKey("api_key must be printable ASCII without spaces")
+    return api_key
+
+
+@attrs.frozen(repr=False)
+class ClientConfig:
+    """What one client was configured with; the key never shows in its repr."""
+
+    base_url: str
+    timeout: float
+    retry: RetryPolicy
+    headers: dict[str, str] = attrs.field(eq=False)
+    has_api_key: bool
+
+    @classmethod
+    def create(cls, api_key: str | None, api: str | None, timeout: float, max_retries: int) -> ClientConfig:
+        """Validate the constructor arguments, falling back to KELLY_API_KEY and KELLY_API_URL."""
+        key = _check_api_key(api_key if api_key is not None else os.environ.get(API_KEY_ENV))
+        base_url = _check_base_url(api if api is not None else os.environ.get(BASE_URL_ENV, DEFAULT_BASE_URL))
+        if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
+            raise errors.InvalidRequest(f"max_retries must be an int >= 0, got {max_retries!r}")
+        headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
+        if key is not None:
+            headers["Authorization"] = f"Bearer {key}"
+        return cls(
+            base_url=base_url,
+            timeout=check_timeout(timeout),
+            retry=RetryPolicy(max_retries=max_retries),
+            headers=headers,
+            has_api_key=key is not None,
+        )
+
+    def __repr__(self) -> str:
+        key = "set" if self.has_api_key else "missing"
+        return f"api={self.base_url!r}, api_key=<{key}>, timeout={self.timeout:g}, max_retries={self.retry.max_retries}"

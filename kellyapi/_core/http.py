@@ -1,0 +1,59 @@
+"""The request one call sends and the response it gets: plain values that both transports speak."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+from kellyapi import errors
+from kellyapi._core.arguments import encode_arguments
+from kellyapi._core.config import ClientConfig
+from kellyapi._core.endpoint import Endpoint
+
+
+@attrs.frozen(repr=False)
+class Request:
+    """An HTTP request, ready for a transport; its repr leaves out the headers, which hold the key."""
+
+    method: str
+    route: str
+    url: str
+    headers: Mapping[str, str]
+    body: bytes | None
+
+    def __repr__(self) -> str:
+        size = 0 if self.body is None else len(self.body)
+        return f"<Request {self.method} {self.url} ({size} bytes)>"
+
+    def describe(self) -> str:
+        """`METHOD route`, for messages and logs."""
+        return f"{self.method} {self.route}"
+
+
+@attrs.frozen(repr=False)
+class Response:
+    """An HTTP response as a transport read it; header names are lower-case."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+    def __repr__(self) -> str:
+        return f"<Response {self.status} ({len(self.body)} bytes)>"
+
+
+_JSON_HEADERS = {"Content-Type": "application/json"}
+
+
+def build_request(config: ClientConfig, endpoint: Endpoint[Any], values: Mapping[str, object]) -> Request:
+    """Validate the arguments and build the request; raises before anything is sent."""
+    route, body = encode_arguments(endpoint, values)
+    if not config.has_api_key:
+        raise errors.InvalidApiKey("No API key: pass api_key=... or set the KELLY_API_KEY environment variable")
+    if endpoint.method == "GET":
+        return Request(endpoint.method, route, config.base_url + route, config.headers, None)
+    payload = json.dumps(body, separators=(",", ":")).encode("ascii")
+    return Request(endpoint.method, route, config.base_url + route, config.headers | _JSON_HEADERS, payload)

@@ -1,0 +1,25 @@
+"""The SDK's one logger: method, route, status, attempt and duration; never a header, a body or the key."""
+
+from __future__ import annotations
+
+import logging
+
+from kellyapi import errors
+from kellyapi._core.http import Request
+
+logger = logging.getLogger("kellyapi")
+
+
+def log_attempt(
+    request: Request, status: int | None, error: errors.BaseError | None, attempt: int, seconds: float
+) -> None:
+    """Log one HTTP attempt at DEBUG level."""
+    if not logger.isEnabledFor(logging.DEBUG):
+        return
+    outcome = str(status) if status is not None else type(error).__name__
+    logger.debug("%s -> %s (attempt %d, %.3f s)", request.describe(), outcome, attempt, seconds)
+
+
+def log_retry(request: Request, error: errors.BaseError, delay: float) -> None:
+    """Log, at INFO level, that a failed attempt will be retried."""
+    logger.info("%s: %s; retrying in %.2f s", request.describe(), type(error).__name__, delay)

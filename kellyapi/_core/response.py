@@ -1,0 +1,109 @@
+"""Turn a response into the method's result, or into the typed error its status means."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from typing import cast
+
+from kellyapi import errors
+from kellyapi._core.endpoint import Endpoint, ResultT
+from kellyapi._core.http import Request, Response
+from kellyapi._core.retry import parse_retry_after
+
+_INVALID_REQUEST_STATUSES = frozenset({400, 404, 405, 413, 422})
+_SNIPPET_LENGTH = 200
+
+
+def _snippet(body: bytes) -> str:
+    text = body[: _SNIPPET_LENGTH * 4].decode("utf-8", "replace")
+    text = re.sub(r"\s+", " ", text).strip()
+    return text[:_SNIPPET_LENGTH] + ("…" if len(text) > _SNIPPET_LENGTH else "")
+
+
+def _describe_detail(detail: object) -> str:
+    """FastAPI's `detail`: a string, or a list of {loc, msg} validation failures."""
+    if isinstance(detail, str):
+        return detail
+    if isinstance(detail, list) and all(isinstance(item, dict) for item in detail):
+        parts = []
+        for item in detail:
+            loc = [str(part) for part in item.get("loc", []) if part != "body"]
+            msg = str(item.get("msg", "invalid"))
+            parts.append(f"{'.'.join(loc)}: {msg}" if loc else msg)
+        return "; ".join(parts)
+    return json.dumps(detail)[:_SNIPPET_LENGTH]
+
+
+def _error_class(status: int) -> type[errors.BaseError]:
+    if status in (401, 403):
+        return errors.InvalidApiKey
+    if status == 429:
+        return errors.RateLimitError
+    if status == 408:
+        return errors.TimeoutError
+    if status == 502:
+        return errors.ConnectionError
+    if status in _INVALID_REQUEST_STATUSES or 400 <= status < 500:
+        return errors.InvalidRequest
+    return errors.GenericApiError
+
+
+def error_for_response(request: Request, response: Response) -> errors.BaseError | None:
+    """The error a non-2xx response stands for, or None when it succeeded."""
+    status = response.status
+    if 200 <= status < 300:
+        return None
+    detail: object = None
+    try:
+        parsed = json.loads(response.body)
+    except (ValueError, RecursionError):
+        said = _snippet(response.body)
+    else:
+        detail = parsed.get("detail") if isinstance(parsed, dict) else None
+        said = _describe_detail(detail) if detail is not None else _snippet(response.body)
+    message = f"{request.describe()} failed with HTTP {status}"
+    if 300 <= status < 400:
+        message += f": unexpected redirect to {response.headers.get('location', '?')}"
+    elif said:
+        message += f": {said}"
+    return _error_class(status)(
+        message,
+        status_code=status,
+        detail=detail,
+        retry_after=parse_retry_after(response.headers.get("retry-after")),
+    )
+
+
+def decode_result(endpoint: Endpoint[ResultT], request: Request, response: Response) -> ResultT:
+    """The value the SDK method returns, from a 2xx response; InvalidContent if it is not there."""
+    try:
+        data = json.loads(response.body)
+    except (ValueError, RecursionError):
+        content_type = response.headers.get("content-type", "no content type")
+        raise errors.InvalidContent(
+            f"{request.describe()} answered {content_type}, not JSON: {_snippet(response.body)!r}",
+            status_code=response.status,
+        ) from None
+    if endpoint.result_kind == "json":
+        return cast(ResultT, data)
+    field = cast(str, endpoint.result_field)
+    value = data.get(field) if isinstance(data, dict) else None
+    if not isinstance(value, str):
+        detail = data.get("detail") if isinstance(data, dict) else None
+        problem = "is missing" if value is None else f"is a {type(value).__name__}, not a string"
+        message = f"{request.describe()}: the response field {field!r} {problem}"
+        if detail is not None:
+            message += f"; the server said: {_describe_detail(detail)}"
+        raise errors.InvalidContent(message, status_code=response.status, detail=detail)
+    if endpoint.result_kind == "str":
+        return cast(ResultT, value)
+    try:
+        return cast(ResultT, base64.b64decode(value, validate=True))
+    except (binascii.Error, ValueError):
+        raise errors.InvalidContent(
+            f"{request.describe()}: the response field {field!r} is not valid base64",
+            status_code=response.status,
+        ) from None

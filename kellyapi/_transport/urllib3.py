@@ -1,0 +1,66 @@
+"""HTTP over urllib3 for the blocking client: one thread-safe connection pool, no retries of its own."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import urllib3
+
+from kellyapi import errors
+from kellyapi._core.http import Request, Response
+from kellyapi._transport.session import session_source
+
+SyncSessionArg = urllib3.PoolManager | Callable[[], urllib3.PoolManager] | type[urllib3.PoolManager]
+"""`session=`: a PoolManager (yours, never closed by the SDK), a callable returning one, or the class."""
+
+POOL_SIZE = 100  # connections kept per host, as many as aiohttp's default connector limit
+
+
+def _default_pool() -> urllib3.PoolManager:
+    return urllib3.PoolManager(maxsize=POOL_SIZE, retries=False)
+
+
+class SyncTransport:
+    """Sends requests with urllib3; urllib3's own retries and redirects are off, the client's policy decides."""
+
+    def __init__(self, session: SyncSessionArg | None = None) -> None:
+        self._source = session_source(session, urllib3.PoolManager, _default_pool)
+        self._owned = self._source.make_owned() if self._source.make_owned is not None else None
+
+    def _session(self) -> urllib3.PoolManager:
+        if self._owned is not None:
+            return self._owned
+        assert self._source.borrow is not None
+        pool = self._source.borrow()
+        if not isinstance(pool, urllib3.PoolManager):
+            raise errors.InvalidRequest("session= must give a urllib3.PoolManager")
+        return pool
+
+    def send(self, request: Request, timeout: float) -> Response:
+        """Send one request and read the whole response, within `timeout` seconds."""
+        try:
+            response = self._session().request(
+                request.method,
+                request.url,
+                body=request.body,
+                headers=request.headers,
+                timeout=urllib3.Timeout(total=timeout),
+                retries=False,
+                redirect=False,
+            )
+        except urllib3.exceptions.TimeoutError:
+            raise errors.TimeoutError(f"{request.describe()}: no complete answer within {timeout:.3g} s") from None
+        except urllib3.exceptions.HTTPError as exc:
+            raise errors.ConnectionError(f"{request.describe()}: {type(exc).__name__}: {exc}") from None
+        headers = {name.lower(): value for name, value in response.headers.items()}
+        return Response(response.status, headers, response.data)
+
+    def sleep(self, seconds: float) -> None:
+        """Wait between attempts."""
+        time.sleep(seconds)
+
+    def close(self) -> None:
+        """Close the connections of the pool this transport owns."""
+        if self._owned is not None:
+            self._owned.clear()

@@ -1,0 +1,8 @@
+"""A local Kelly API that implements the spec: for tests, for recording cassettes, and for offline work.
+
+`python -m kellyapi.sandbox --port 8000 [--api-key KEY]`, or in-process: `with Sandbox() as sandbox: ...`.
+"""
+
+from kellyapi.sandbox.server import Sandbox, SandboxState, create_app
+
+__all__ = ["Sandbox", "SandboxState", "create_app"]

@@ -1,0 +1,189 @@
+"""The sandbox: a local Kelly API on aiohttp.web that serves every route of the spec."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import socket
+import threading
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import attrs
+from aiohttp import web
+
+from kellyapi.sandbox.faults import FaultPlan
+from kellyapi.sandbox.responders import RESPONDERS
+from kellyapi.sandbox.routes import ROUTES
+from kellyapi.sandbox.schema import Route
+from kellyapi.sandbox.validation import validate, with_defaults
+
+MAX_REQUEST_BYTES = 64 * 1024 * 1024
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@attrs.frozen
+class ReceivedRequest:
+    """A request the sandbox answered: its route (the spec's path), parsed JSON body and status."""
+
+    method: str
+    route: str
+    path: str
+    body: Any
+    status: int
+
+
+class SandboxState:
+    """What a running sandbox was asked and how it should misbehave; shared with tests."""
+
+    def __init__(self, api_key: str | None = None) -> None:
+        self.api_key = api_key
+        self.faults = FaultPlan()
+        self.requests: list[ReceivedRequest] = []
+        self.peers: set[Any] = set()
+        self._lock = threading.Lock()
+
+    @property
+    def connections(self) -> int:
+        """How many TCP connections clients opened so far."""
+        return len(self.peers)
+
+    def reset(self) -> None:
+        """Forget the requests, connections and faults so far."""
+        with self._lock:
+            self.requests.clear()
+            self.peers.clear()
+        self.faults.clear()
+
+    def record(self, request: web.Request, route: Route, body: Any, status: int) -> None:
+        peer = request.transport.get_extra_info("peername") if request.transport else None
+        with self._lock:
+            self.peers.add(peer)
+            self.requests.append(ReceivedRequest(request.method, route.path, request.path, body, status))
+
+
+def _json(status: int, payload: Any, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(
+        status=status, body=json.dumps(payload).encode(), content_type="application/json", headers=headers
+    )
+
+
+def _authorised(state: SandboxState, header: str) -> bool:
+    scheme, _, key = header.partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
+        return False
+    return state.api_key is None or secrets.compare_digest(key.strip(), state.api_key)
+
+
+def _handler(route: Route, state: SandboxState) -> Handler:
+    async def handle(request: web.Request) -> web.StreamResponse:
+        raw = await request.read() if request.method == "POST" else b""
+        if not _authorised(state, request.headers.get("Authorization", "")):
+            state.record(request, route, None, 401)
+            return _json(401, {"detail": "Invalid API key"}, {"WWW-Authenticate": "Bearer"})
+        body: Any = None
+        if request.method == "POST":
+            try:
+                body = json.loads(raw)
+            except ValueError:
+                state.record(request, route, None, 422)
+                problem = {"type": "json_invalid", "loc": ["body", 0], "msg": "JSON decode error", "input": {}}
+                return _json(422, {"detail": [problem]})
+        fault = state.faults.take(route.path)
+        if fault is not None:
+            state.record(request, route, body, fault.status)
+            return web.Response(
+                status=fault.status, body=fault.body, headers={"Content-Type": fault.content_type, **fault.headers}
+            )
+        problems = validate(route, request.match_info, body)
+        if problems:
+            state.record(request, route, body, 422)
+            return _json(422, {"detail": problems})
+        state.record(request, route, body, 200)
+        answer = RESPONDERS[route.responder](route, request.match_info, with_defaults(route, body or {}))
+        return _json(200, answer)
+
+    return handle
+
+
+def create_app(state: SandboxState | None = None) -> web.Application:
+    """The sandbox as an aiohttp.web application (for `aiohttp.web.run_app` or an AppRunner)."""
+    state = state or SandboxState()
+    app = web.Application(client_max_size=MAX_REQUEST_BYTES)
+    for route in ROUTES:
+        app.router.add_route(route.method, "/" + route.path, _handler(route, state))
+    return app
+
+
+class Sandbox:
+    """A sandbox running on 127.0.0.1 in a background thread: `with Sandbox() as sandbox: sandbox.url`."""
+
+    def __init__(self, api_key: str | None = None, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.state = SandboxState(api_key)
+        self._address = (host, port)
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._runner: web.AppRunner | None = None
+        self.url = ""
+
+    @property
+    def api_key(self) -> str:
+        """A key this sandbox accepts."""
+        return self.state.api_key or "sandbox-key"
+
+    @property
+    def faults(self) -> FaultPlan:
+        """The fault plan: `sandbox.faults.add("image/generate", status=503, times=2)`."""
+        return self.state.faults
+
+    def start(self) -> Sandbox:
+        """Start serving; returns once the port is open."""
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(self._address)
+        host, port = sock.getsockname()[:2]
+        self.url = f"http://{host}:{port}/"
+        self._loop = asyncio.new_event_loop()
+        ready = threading.Event()
+
+        async def serve() -> None:
+            self._runner = web.AppRunner(create_app(self.state), access_log=None)
+            await self._runner.setup()
+            await web.SockSite(self._runner, sock).start()
+            ready.set()
+
+        def run() -> None:
+            assert self._loop is not None
+            asyncio.set_event_loop(self._loop)
+            self._loop.run_until_complete(serve())
+            self._loop.run_forever()
+
+        self._thread = threading.Thread(target=run, name="kelly-sandbox", daemon=True)
+        self._thread.start()
+        if not ready.wait(10):
+            raise RuntimeError("the sandbox did not start within 10 s")
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and release the port."""
+        if self._loop is None or self._thread is None:
+            return
+        loop, runner = self._loop, self._runner
+
+        async def shutdown() -> None:
+            if runner is not None:
+                await runner.cleanup()
+
+        asyncio.run_coroutine_threadsafe(shutdown(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        self._thread.join(10)
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
+        self._loop = self._thread = None
+
+    def __enter__(self) -> Sandbox:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
