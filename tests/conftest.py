@@ -1,0 +1,114 @@
+"""Fixtures shared by every test: the cassette player/recorder and the in-process sandbox."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+import vcr
+
+from kellyapi.sandbox import Sandbox
+
+ROOT = Path(__file__).resolve().parent.parent
+CASSETTES = ROOT / "cassettes"
+LIVE_URL = "https://api.kellyai.pro/"
+REPLAY_KEY = "replay-key"  # what replayed tests authenticate with; cassettes hold no key at all
+_VOLATILE_HEADERS = ("date", "server", "set-cookie")
+
+
+def _drop_volatile_headers(response: dict[str, Any]) -> dict[str, Any]:
+    response["headers"] = {
+        name: value for name, value in response["headers"].items() if name.lower() not in _VOLATILE_HEADERS
+    }
+    return response
+
+
+def _stable_sandbox_address(request: Any) -> Any:
+    # The in-process sandbox listens on a random port; record it as the sandbox's default address so
+    # re-recording does not rewrite every file. Matching ignores the host anyway.
+    request.uri = re.sub(r"^http://127\.0\.0\.1:\d+/", "http://127.0.0.1:8000/", request.uri)
+    return request
+
+
+# Both twins replay the same file: match what the client controls (not the host, which differs
+# between the sandbox a cassette was recorded on and the URL it is replayed with).
+CASSETTE_VCR = vcr.VCR(
+    match_on=("method", "path", "query", "body"),
+    filter_headers=["authorization"],
+    decode_compressed_response=True,
+    before_record_request=_stable_sandbox_address,
+    before_record_response=_drop_volatile_headers,
+)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--record",
+        action="store_true",
+        help="re-record the cassettes of tests/_async: against the sandbox, or the live API if KELLY_API_KEY is set",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "faults: the test plans sandbox faults, so it is always recorded on the sandbox")
+
+
+@pytest.fixture(scope="session")
+def sandbox() -> Iterator[Sandbox]:
+    """A sandbox on 127.0.0.1 for the whole test session."""
+    with Sandbox() as running:
+        yield running
+
+
+@pytest.fixture
+def live_sandbox(sandbox: Sandbox) -> Iterator[Sandbox]:
+    """The session's sandbox with its request log, connection count and fault plan emptied for this test."""
+    sandbox.state.reset()
+    yield sandbox
+    sandbox.state.reset()
+
+
+@attrs.define
+class CassetteTarget:
+    """Where a cassette test points its client; `fail()` plans a fault while recording on the sandbox."""
+
+    url: str
+    api_key: str
+    sandbox: Sandbox | None = None
+
+    def fail(self, route: str, **fault: Any) -> None:
+        """Plan a sandbox fault (see FaultPlan.add); replaying, the cassette already holds its outcome."""
+        if self.sandbox is not None:
+            self.sandbox.faults.add(route, **fault)
+
+
+def cassette_path(test_file: Path, test_name: str) -> Path:
+    """cassettes/<module without test_>/<test name>.yaml, the same for both twins of a test."""
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", test_name).strip("-")
+    return CASSETTES / test_file.stem.removeprefix("test_") / f"{name}.yaml"
+
+
+@pytest.fixture
+def kelly(request: pytest.FixtureRequest) -> Iterator[CassetteTarget]:
+    """Replays the test's cassette (strictly: every recorded request must be made, no other); see --record."""
+    path = cassette_path(request.path, request.node.name)
+    recording = request.config.getoption("--record") and request.path.parent.name == "_async"
+    if not recording:
+        with CASSETTE_VCR.use_cassette(str(path), record_mode="none") as cassette:
+            yield CassetteTarget(LIVE_URL, REPLAY_KEY)
+        assert cassette.all_played, f"{path.name}: only {cassette.play_count} of {len(cassette)} requests were made"
+        return
+    live_key = os.environ.get("KELLY_API_KEY")
+    if live_key and request.node.get_closest_marker("faults") is None:
+        target = CassetteTarget(LIVE_URL, live_key)
+    else:
+        sandbox = request.getfixturevalue("live_sandbox")
+        target = CassetteTarget(sandbox.url, sandbox.api_key, sandbox)
+    path.unlink(missing_ok=True)
+    with CASSETTE_VCR.use_cassette(str(path), record_mode="once"):
+        yield target

@@ -1,0 +1,129 @@
+"""Arguments are checked and encoded before anything is sent; the request both twins send is built here."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from kellyapi import errors
+from kellyapi._core import endpoints
+from kellyapi._core.config import ClientConfig
+from kellyapi._core.http import build_request
+
+CONFIG = ClientConfig.create("secret-key", None, 60, 2)
+DEFAULTS = {"negative_prompt": None, "model": None, "width": None, "height": None}
+
+
+def generate_args(**overrides: object) -> dict[str, object]:
+    return {"prompt": "a cat", **DEFAULTS, **overrides}
+
+
+def test_generate_sends_the_original_clients_body() -> None:
+    values = {"prompt": "a cat", "negative_prompt": endpoints.NEGATIVE_PROMPT, "model": "PhotoPerfect",
+              "width": 1024, "height": 1024}
+    request = build_request(CONFIG, endpoints.GENERATE, values)
+    assert request.method == "POST"
+    assert request.url == "https://api.kellyai.pro/image/generate"
+    assert json.loads(request.body or b"") == {**values, "responseType": "base64data"}
+    assert request.headers["Authorization"] == "Bearer secret-key"
+    assert request.headers["Content-Type"] == "application/json"
+
+
+def test_none_for_an_optional_argument_means_its_default() -> None:
+    body = json.loads(build_request(CONFIG, endpoints.GENERATE, generate_args()).body or b"")
+    assert body["model"] == "PhotoPerfect"
+    assert body["width"] == 1024
+    assert body["negative_prompt"].startswith("canvas frame, cartoon")
+
+
+def test_llm_puts_the_model_in_the_route_and_text_is_sent_as_code() -> None:
+    request = build_request(CONFIG, endpoints.LLM, {"prompt": "hi", "model": "chatgpt", "character": "KelyAI"})
+    assert request.route == "chat/chatgpt"
+    assert json.loads(request.body or b"") == {"prompt": "hi", "character": "KelyAI"}
+    request = build_request(CONFIG, endpoints.CODE2IMAGE, {"text": "x = 1"})
+    assert json.loads(request.body or b"") == {"code": "x = 1", "responseType": "base64data"}
+
+
+def test_path_values_cannot_escape_their_segment() -> None:
+    request = build_request(CONFIG, endpoints.LLM, {"prompt": "hi", "model": "../admin?x=1", "character": "K"})
+    assert request.route == "chat/..%2Fadmin%3Fx%3D1"
+    with pytest.raises(errors.InvalidRequest):
+        build_request(CONFIG, endpoints.LLM, {"prompt": "hi", "model": "..", "character": "K"})
+
+
+def test_gets_have_no_body() -> None:
+    request = build_request(CONFIG, endpoints.SD_MODELS, {})
+    assert request.body is None
+    assert "Content-Type" not in request.headers
+
+
+@pytest.mark.parametrize(
+    ("overrides", "says"),
+    [
+        ({"prompt": None}, "generate() needs prompt"),
+        ({"prompt": ""}, "prompt must not be empty"),
+        ({"prompt": 42}, "prompt must be a str, got int"),
+        ({"prompt": "\ud800"}, "lone surrogate"),
+        ({"width": "1024"}, "width must be an int, got str"),
+        ({"width": 10.5}, "width must be an int, got float"),
+        ({"width": math.nan}, "width must be an int, got float"),
+        ({"width": True}, "width must be an int, got bool"),
+        ({"width": 10**30}, "width must be between 64 and 4096"),
+        ({"height": 0}, "height must be between 64 and 4096"),
+    ],
+)
+def test_bad_arguments_are_invalid_request(overrides: dict[str, object], says: str) -> None:
+    with pytest.raises(errors.InvalidRequest) as caught:
+        build_request(CONFIG, endpoints.GENERATE, generate_args(**overrides))
+    assert says in str(caught.value)
+
+
+def encoded_image(value: object) -> str:
+    request = build_request(CONFIG, endpoints.UPSCALE, {"image_data": value})
+    return str(json.loads(request.body or b"")["image_data"])
+
+
+def test_media_accepts_base64_text_bytes_paths_and_binary_files(tmp_path: Path) -> None:
+    raw = b"\x89PNG\r\n\x1a\n pixels"
+    text = base64.b64encode(raw).decode()
+    path = tmp_path / "in.png"
+    path.write_bytes(raw)
+    assert encoded_image(text) == text
+    assert encoded_image(raw) == text
+    assert encoded_image(bytearray(raw)) == text
+    assert encoded_image(memoryview(raw)) == text
+    assert encoded_image(path) == text
+    assert encoded_image(io.BytesIO(raw)) == text
+    with path.open("rb") as file:
+        assert encoded_image(file) == text
+
+
+@pytest.mark.parametrize(
+    ("value", "says"),
+    [
+        ("cat.png", "a str must be base64 text"),
+        ("", "image_data must not be empty"),
+        (b"", "must not be empty"),
+        (Path("/no/such/file.png"), "cannot read '/no/such/file.png'"),
+        (io.StringIO("text"), "binary mode"),
+        (12, "got int"),
+        (None, "upscale() needs image_data"),
+    ],
+)
+def test_bad_media_is_invalid_request(value: object, says: str) -> None:
+    with pytest.raises(errors.InvalidRequest) as caught:
+        encoded_image(value)
+    assert says in str(caught.value)
+
+
+def test_no_api_key_is_refused_before_sending(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("KELLY_API_KEY", raising=False)
+    config = ClientConfig.create(None, None, 60, 2)
+    with pytest.raises(errors.InvalidApiKey) as caught:
+        build_request(config, endpoints.SD_MODELS, {})
+    assert "KELLY_API_KEY" in str(caught.value)

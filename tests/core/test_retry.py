@@ -1,0 +1,80 @@
+"""The retry policy decides alone, without a socket: which errors, how many times, how long to wait."""
+
+from __future__ import annotations
+
+import email.utils
+
+import pytest
+
+from kellyapi import errors
+from kellyapi._core.retry import RetryPolicy, parse_retry_after
+
+NOW = 1_700_000_000.0
+
+
+def status_error(status: int, retry_after: float | None = None) -> errors.BaseError:
+    return errors.GenericApiError("x", status_code=status, retry_after=retry_after)
+
+
+@pytest.mark.parametrize("status", [408, 429, 500, 502, 503, 504])
+def test_retryable_statuses(status: int) -> None:
+    assert RetryPolicy().is_retryable(status_error(status))
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 404, 405, 413, 422, 501])
+def test_statuses_that_are_not_retried(status: int) -> None:
+    assert not RetryPolicy().is_retryable(status_error(status))
+
+
+def test_connection_failures_are_retried_timeouts_are_not() -> None:
+    policy = RetryPolicy()
+    assert policy.is_retryable(errors.ConnectionError("reset"))
+    assert not policy.is_retryable(errors.TimeoutError("slow"))
+    assert not policy.is_retryable(errors.InvalidContent("bad"))
+
+
+def test_full_jitter_backoff_doubles_up_to_the_ceiling() -> None:
+    policy = RetryPolicy(initial_delay=0.5, max_delay=8.0)
+    assert [policy.backoff(n, rand=lambda: 1.0) for n in range(7)] == [0.5, 1.0, 2.0, 4.0, 8.0, 8.0, 8.0]
+    assert policy.backoff(3, rand=lambda: 0.0) == 0.0
+    assert policy.backoff(10_000, rand=lambda: 0.5) == 4.0
+
+
+def test_no_retry_past_max_retries() -> None:
+    policy = RetryPolicy(max_retries=2)
+    error = status_error(503)
+    assert policy.delay_before_retry(0, error, 60, rand=lambda: 1.0) == 0.5
+    assert policy.delay_before_retry(1, error, 60, rand=lambda: 1.0) == 1.0
+    assert policy.delay_before_retry(2, error, 60, rand=lambda: 1.0) is None
+    assert RetryPolicy(max_retries=0).delay_before_retry(0, error, 60) is None
+
+
+def test_retry_after_wins_over_backoff_up_to_the_cap() -> None:
+    policy = RetryPolicy(retry_after_cap=60)
+    assert policy.delay_before_retry(0, status_error(429, retry_after=7), 100) == 7
+    assert policy.delay_before_retry(0, status_error(429, retry_after=60), 100) == 60
+    assert policy.delay_before_retry(0, status_error(429, retry_after=61), 100) is None
+
+
+def test_no_wait_that_outlasts_the_call_timeout() -> None:
+    policy = RetryPolicy()
+    assert policy.delay_before_retry(0, status_error(429, retry_after=5), remaining=4.9) is None
+    assert policy.delay_before_retry(0, status_error(503), remaining=0.1, rand=lambda: 1.0) is None
+
+
+def test_retry_after_in_seconds() -> None:
+    assert parse_retry_after("3") == 3.0
+    assert parse_retry_after(" 1.5 ") == 1.5
+    assert parse_retry_after("-4") == 0.0
+
+
+def test_retry_after_as_an_http_date() -> None:
+    date = email.utils.formatdate(NOW + 30, usegmt=True)
+    assert parse_retry_after(date, now=NOW) == pytest.approx(30)
+    past = email.utils.formatdate(NOW - 30, usegmt=True)
+    assert parse_retry_after(past, now=NOW) == 0.0
+
+
+@pytest.mark.parametrize("value", [None, "", "soon", "nan", "inf", "Wed, 99 Foo 2015 07:28:00"])
+def test_unreadable_retry_after_is_ignored(value: str | None) -> None:
+    assert parse_retry_after(value) is None

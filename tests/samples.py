@@ -1,0 +1,13 @@
+"""Small media inputs for tests, made the way the sandbox makes its answers."""
+
+from __future__ import annotations
+
+from kellyapi.sandbox import media
+
+PNG = media.png(64, 48, "sample")
+WAV = media.speech("the quick brown fox")
+
+
+def png_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) of a PNG, or None."""
+    return media.png_size(data)
