@@ -15,6 +15,7 @@ REPLACEMENTS = {
     "aiohttp": "urllib3",
     "KellyAPI": "SyncKellyAPI",
     "aclose": "close",
+    "ClientSession": "PoolManager",
 }
 
 # (async source folder, sync twin folder), relative to the repository root.

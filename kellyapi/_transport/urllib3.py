@@ -49,6 +49,8 @@ class SyncTransport:
                 retries=False,
                 redirect=False,
             )
+        except urllib3.exceptions.NewConnectionError as exc:  # before TimeoutError: urllib3 2 derives it from that
+            raise errors.ConnectionError(f"{request.describe()}: {type(exc).__name__}: {exc}") from None
         except urllib3.exceptions.TimeoutError:
             raise errors.TimeoutError(f"{request.describe()}: no complete answer within {timeout:.3g} s") from None
         except urllib3.exceptions.HTTPError as exc:

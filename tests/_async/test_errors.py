@@ -55,7 +55,7 @@ async def test_404_is_invalid_request(kelly: CassetteTarget) -> None:
         with pytest.raises(errors.InvalidRequest) as caught:
             await api.llm("hi", model="no-such-model")
     assert caught.value.status_code == 404
-    assert "POST chat/no-such-model failed with HTTP 404: Not Found" == str(caught.value)
+    assert str(caught.value) == "POST chat/no-such-model failed with HTTP 404: Not Found"
 
 
 async def test_429_is_retried_after_retry_after_then_succeeds(kelly: CassetteTarget) -> None:

@@ -1,0 +1,96 @@
+"""Behaviour that needs a real server (the in-process sandbox): pooling, borrowed sessions, failures, timeouts."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Iterator
+
+import aiohttp
+import pytest
+
+from kellyapi import KellyAPI, errors
+from kellyapi.sandbox import Sandbox
+
+
+@pytest.fixture
+def silent_port() -> Iterator[int]:
+    """A port that accepts connections and never answers."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    yield server.getsockname()[1]
+    server.close()
+
+
+@pytest.fixture
+def closed_port() -> int:
+    """A port where nothing listens."""
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = int(probe.getsockname()[1])
+    probe.close()
+    return port
+
+
+async def test_sequential_calls_reuse_one_connection(live_sandbox: Sandbox) -> None:
+    async with KellyAPI(live_sandbox.api_key, live_sandbox.url) as api:
+        for _ in range(10):
+            assert await api.llm("hello")
+    assert live_sandbox.state.connections == 1
+    assert len(live_sandbox.state.requests) == 10
+
+
+async def test_a_session_you_pass_serves_three_calls_and_stays_open(live_sandbox: Sandbox) -> None:
+    async with aiohttp.ClientSession() as session:
+        api = KellyAPI(api_key=live_sandbox.api_key, api=live_sandbox.url, session=lambda: session)
+        assert await api.llm(prompt="First question")
+        assert await api.llm(prompt="Second question")
+        assert await api.generate(prompt="An image", width=64, height=64)
+        await api.aclose()
+        again = KellyAPI(api_key=live_sandbox.api_key, api=live_sandbox.url, session=session)
+        assert await again.llm(prompt="Still open after the client closed")
+        await again.aclose()
+        assert await again.llm(prompt="A borrowed session outlives aclose")
+
+
+async def test_the_session_class_gives_a_client_owned_pool(live_sandbox: Sandbox) -> None:
+    async with KellyAPI(live_sandbox.api_key, live_sandbox.url, session=aiohttp.ClientSession) as api:
+        assert await api.sd_models()
+        assert await api.sdxl_models()
+    assert live_sandbox.state.connections == 1
+
+
+async def test_a_closed_client_reopens_on_the_next_call(live_sandbox: Sandbox) -> None:
+    api = KellyAPI(live_sandbox.api_key, live_sandbox.url)
+    assert await api.voice_models()
+    await api.aclose()
+    assert await api.voice_models()
+    await api.aclose()
+
+
+async def test_a_refused_connection_is_retried_then_connection_error(closed_port: int) -> None:
+    async with KellyAPI("k", f"http://127.0.0.1:{closed_port}/", max_retries=2) as api:
+        with pytest.raises(errors.ConnectionError) as caught:
+            await api.sd_models()
+    assert caught.value.status_code is None
+    assert str(caught.value).startswith("GET sd/models: ")
+
+
+async def test_a_silent_server_times_out_within_the_call_timeout(silent_port: int) -> None:
+    async with KellyAPI("k", f"http://127.0.0.1:{silent_port}/", timeout=30) as api:
+        started = time.monotonic()
+        with pytest.raises(errors.TimeoutError) as caught:
+            await api.llm("hello", timeout=0.5)
+        elapsed = time.monotonic() - started
+    assert isinstance(caught.value, TimeoutError)
+    assert "within 0.5 s" in str(caught.value)
+    assert elapsed < 5, "the call outlived its timeout by far"
+
+
+async def test_the_server_sees_what_the_sdk_sends(live_sandbox: Sandbox) -> None:
+    async with KellyAPI(live_sandbox.api_key, live_sandbox.url) as api:
+        await api.text2write("Dear diary")
+    (received,) = live_sandbox.state.requests
+    assert received.route == "write/notes"
+    assert received.body == {"code": "Dear diary", "responseType": "base64data"}

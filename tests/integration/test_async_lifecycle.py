@@ -1,0 +1,93 @@
+"""The async client across event loops, under load, and in the usage guide's own examples."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from kellyapi import KellyAPI
+from kellyapi.sandbox import Sandbox
+
+EXAMPLES = Path(__file__).parent / "docs_examples"
+# Run a guide example as written; the session example only defines main(), as the guide shows it.
+RUNNER = textwrap.dedent(
+    """
+    import asyncio, pathlib, runpy, sys
+    path = sys.argv[1]
+    source = pathlib.Path(path).read_text()
+    namespace = runpy.run_path(path, run_name="__main__")
+    if "asyncio.run(" not in source:
+        asyncio.run(namespace["main"]())
+    """
+)
+
+
+def run_python(code: str, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-W", "default", "-X", "dev", "-c", code, *args],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_one_client_serves_successive_asyncio_runs(live_sandbox: Sandbox) -> None:
+    api = KellyAPI(live_sandbox.api_key, live_sandbox.url)
+
+    async def ask(prompt: str) -> str:
+        return await api.llm(prompt)
+
+    assert asyncio.run(ask("first loop"))
+    assert asyncio.run(ask("second loop"))
+    assert asyncio.run(ask("third loop"))
+    assert live_sandbox.state.connections == 3  # one pool per loop, each closed with its loop
+
+
+def test_gather_of_500_calls_on_one_client(live_sandbox: Sandbox) -> None:
+    async def main() -> list[str]:
+        async with KellyAPI(live_sandbox.api_key, live_sandbox.url) as api:
+            return await asyncio.gather(*(api.llm(f"question {i}") for i in range(500)))
+
+    answers = asyncio.run(main())
+    assert len(answers) == 500
+    assert all(f"'question {i}'" in answer for i, answer in enumerate(answers))
+    assert len(live_sandbox.state.requests) == 500
+    assert live_sandbox.state.connections <= 100
+
+
+@pytest.mark.parametrize(
+    "example", ["basic_usage.py", "session_reuse.py", "concurrent_requests.py", "different_contexts.py"]
+)
+def test_the_usage_guide_examples_run_unchanged_without_warnings(live_sandbox: Sandbox, example: str) -> None:
+    result = run_python(RUNNER, str(EXAMPLES / example), env={"KELLY_API_URL": live_sandbox.url})
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    assert len(live_sandbox.state.requests) >= 1
+    assert all(request.status == 200 for request in live_sandbox.state.requests)
+
+
+def test_a_client_never_closed_leaves_no_warning(live_sandbox: Sandbox) -> None:
+    code = textwrap.dedent(
+        """
+        import asyncio, gc
+        from kellyapi import KellyAPI
+        api = KellyAPI(api_key="k")
+        async def main():
+            await api.generate("a cat", width=64, height=64)
+            await api.llm("hi")
+        asyncio.run(main())
+        asyncio.run(main())
+        del api
+        gc.collect()
+        """
+    )
+    result = run_python(code, env={"KELLY_API_URL": live_sandbox.url})
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
