@@ -1,7 +1,5 @@
 import asyncio
-
 from kellyapi import KellyAPI
-
 
 async def main():
     api = KellyAPI(api_key="your_api_key_here")

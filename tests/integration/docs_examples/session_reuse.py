@@ -1,7 +1,5 @@
 import aiohttp
-
 from kellyapi import KellyAPI
-
 
 async def main():
     # Create a session that will be reused
@@ -10,7 +8,7 @@ async def main():
             api_key="your_api_key_here",
             session=lambda: session
         )
-
+        
         # Make multiple requests with the same session
         response1 = await api.llm(prompt="First question")
         response2 = await api.llm(prompt="Second question")
