@@ -31,8 +31,9 @@ def recording_sleeps(api: SyncKellyAPI) -> SleepRecorder:
 
 def test_401_is_invalid_api_key_and_not_retried(kelly: CassetteTarget) -> None:
     kelly.fail("sd/models", status=401, detail="Invalid API key")
-    with SyncKellyAPI(kelly.api_key, kelly.url) as api, pytest.raises(errors.InvalidApiKey) as caught:
-        api.sd_models()
+    with SyncKellyAPI(kelly.api_key, kelly.url) as api:
+        with pytest.raises(errors.InvalidApiKey) as caught:
+            api.sd_models()
     assert caught.value.status_code == 401
     assert caught.value.detail == "Invalid API key"
     assert str(caught.value) == "GET sd/models failed with HTTP 401: Invalid API key"
@@ -41,8 +42,9 @@ def test_401_is_invalid_api_key_and_not_retried(kelly: CassetteTarget) -> None:
 
 def test_422_is_invalid_request_with_the_fields_named(kelly: CassetteTarget) -> None:
     kelly.fail("image/upscale", status=422, detail=VALIDATION_DETAIL)
-    with SyncKellyAPI(kelly.api_key, kelly.url) as api, pytest.raises(errors.InvalidRequest) as caught:
-        api.upscale("aGVsbG8=")
+    with SyncKellyAPI(kelly.api_key, kelly.url) as api:
+        with pytest.raises(errors.InvalidRequest) as caught:
+            api.upscale("aGVsbG8=")
     assert caught.value.status_code == 422
     assert caught.value.detail == VALIDATION_DETAIL
     assert "image_data: Field required" in str(caught.value)
@@ -50,8 +52,9 @@ def test_422_is_invalid_request_with_the_fields_named(kelly: CassetteTarget) -> 
 
 def test_404_is_invalid_request(kelly: CassetteTarget) -> None:
     kelly.fail("chat/{model}", status=404, detail="Not Found")
-    with SyncKellyAPI(kelly.api_key, kelly.url) as api, pytest.raises(errors.InvalidRequest) as caught:
-        api.llm("hi", model="no-such-model")
+    with SyncKellyAPI(kelly.api_key, kelly.url) as api:
+        with pytest.raises(errors.InvalidRequest) as caught:
+            api.llm("hi", model="no-such-model")
     assert caught.value.status_code == 404
     assert str(caught.value) == "POST chat/no-such-model failed with HTTP 404: Not Found"
 
@@ -130,23 +133,26 @@ def test_max_retries_zero_makes_one_attempt(kelly: CassetteTarget) -> None:
 
 def test_a_non_json_answer_is_invalid_content(kelly: CassetteTarget) -> None:
     kelly.fail("image/generate", status=200, body="<html>maintenance</html>", content_type="text/html")
-    with SyncKellyAPI(kelly.api_key, kelly.url) as api, pytest.raises(errors.InvalidContent) as caught:
-        api.generate("a cat", width=64, height=64)
+    with SyncKellyAPI(kelly.api_key, kelly.url) as api:
+        with pytest.raises(errors.InvalidContent) as caught:
+            api.generate("a cat", width=64, height=64)
     assert "not JSON" in str(caught.value)
     assert "maintenance" in str(caught.value)
 
 
 def test_a_missing_result_field_is_invalid_content(kelly: CassetteTarget) -> None:
     kelly.fail("image/description", status=200, json_body={"text": "wrong field"})
-    with SyncKellyAPI(kelly.api_key, kelly.url) as api, pytest.raises(errors.InvalidContent) as caught:
-        api.img2text("what?", b"\x89PNG fake")
+    with SyncKellyAPI(kelly.api_key, kelly.url) as api:
+        with pytest.raises(errors.InvalidContent) as caught:
+            api.img2text("what?", b"\x89PNG fake")
     assert "'content' is missing" in str(caught.value)
 
 
 def test_bad_base64_in_the_result_is_invalid_content(kelly: CassetteTarget) -> None:
     kelly.fail("voice/generation", status=200, json_body={"voice": "not base64!"})
-    with SyncKellyAPI(kelly.api_key, kelly.url) as api, pytest.raises(errors.InvalidContent) as caught:
-        api.text2voice("hello")
+    with SyncKellyAPI(kelly.api_key, kelly.url) as api:
+        with pytest.raises(errors.InvalidContent) as caught:
+            api.text2voice("hello")
     assert "not valid base64" in str(caught.value)
 
 
