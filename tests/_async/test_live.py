@@ -94,3 +94,18 @@ async def test_the_server_sees_what_the_sdk_sends(live_sandbox: Sandbox) -> None
     (received,) = live_sandbox.state.requests
     assert received.route == "write/notes"
     assert received.body == {"code": "Dear diary", "responseType": "base64data"}
+
+
+async def test_debug_logs_name_each_attempt_but_never_the_key(
+    live_sandbox: Sandbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    live_sandbox.faults.add("image/generate", status=503, detail="Overloaded")
+    caplog.set_level("DEBUG", logger="kellyapi")
+    secret = "sk-log-secret-123"
+    async with KellyAPI(secret, live_sandbox.url) as api:
+        assert await api.generate("a cat", width=64, height=64)
+    messages = [record.getMessage() for record in caplog.records if record.name == "kellyapi"]
+    assert any(m.startswith("POST image/generate -> 503 (attempt 1, ") for m in messages), messages
+    assert any(m.startswith("POST image/generate -> 200 (attempt 2, ") for m in messages), messages
+    assert any("GenericApiError; retrying in" in m for m in messages), messages
+    assert all(secret not in m for m in messages)
