@@ -69,6 +69,12 @@ def _call(name: str, args: list[str], indent: str) -> str:
     return f"{name}({inner}\n{indent})"
 
 
+def _constraint_args(schema: dict[str, Any]) -> list[str]:
+    """The JSON Schema limits the SDK and the sandbox both check, as keyword arguments."""
+    limits = (("minLength", "min_length"), ("minimum", "minimum"), ("maximum", "maximum"))
+    return [f"{arg}={_q(schema[key])}" for key, arg in limits if key in schema]
+
+
 def _param_source(field: Field, constants: _Constants) -> str:
     args = [
         f"name={_q(field.python_name)}",
@@ -80,9 +86,7 @@ def _param_source(field: Field, constants: _Constants) -> str:
     schema = field.schema
     if "default" in schema:
         args.append(f"default={constants.default_source(field)}")
-    for key, arg in (("minLength", "min_length"), ("minimum", "minimum"), ("maximum", "maximum")):
-        if key in schema:
-            args.append(f"{arg}={_q(schema[key])}")
+    args += _constraint_args(schema)
     if "contentMediaType" in schema:
         args.append(f"media_type={_q(schema['contentMediaType'])}")
     return _call("Param", args, "        ")
@@ -184,9 +188,7 @@ def _field_source(field: Field, constants: _Constants) -> str:
         args.append("required=True")
     if schema.get("contentEncoding") == "base64":
         args.append("base64=True")
-    for key, arg in (("minLength", "min_length"), ("minimum", "minimum"), ("maximum", "maximum")):
-        if key in schema:
-            args.append(f"{arg}={_q(schema[key])}")
+    args += _constraint_args(schema)
     if "default" in schema:
         args.append(f"default={constants.default_source(field)}")
     return _call("Field", args, "            ")

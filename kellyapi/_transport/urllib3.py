@@ -49,11 +49,12 @@ class SyncTransport:
                 retries=False,
                 redirect=False,
             )
-        except urllib3.exceptions.NewConnectionError as exc:  # before TimeoutError: urllib3 2 derives it from that
-            raise errors.ConnectionError(f"{request.describe()}: {type(exc).__name__}: {exc}") from None
-        except urllib3.exceptions.TimeoutError:
-            raise errors.TimeoutError(f"{request.describe()}: no complete answer within {timeout:.3g} s") from None
         except urllib3.exceptions.HTTPError as exc:
+            # urllib3 2 derives NewConnectionError (a refused connection) from its TimeoutError.
+            if isinstance(exc, urllib3.exceptions.TimeoutError) and not isinstance(
+                exc, urllib3.exceptions.NewConnectionError
+            ):
+                raise errors.TimeoutError(f"{request.describe()}: no complete answer within {timeout:.3g} s") from None
             raise errors.ConnectionError(f"{request.describe()}: {type(exc).__name__}: {exc}") from None
         headers = {name.lower(): value for name, value in response.headers.items()}
         return Response(response.status, headers, response.data)
