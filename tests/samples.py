@@ -6,8 +6,4 @@ from kellyapi.sandbox import media
 
 PNG = media.png(64, 48, "sample")
 WAV = media.speech("the quick brown fox")
-
-
-def png_size(data: bytes) -> tuple[int, int] | None:
-    """(width, height) of a PNG, or None."""
-    return media.png_size(data)
+png_size = media.png_size

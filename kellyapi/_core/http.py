@@ -32,6 +32,14 @@ class Request:
         """`METHOD route`, for messages and logs."""
         return f"{self.method} {self.route}"
 
+    def timed_out(self, timeout: float) -> errors.TimeoutError:
+        """The error for an attempt that got no complete answer in time; the same from both transports."""
+        return errors.TimeoutError(f"{self.describe()}: no complete answer within {timeout:.3g} s")
+
+    def failed(self, cause: Exception) -> errors.ConnectionError:
+        """The error for an attempt whose connection failed; the same from both transports."""
+        return errors.ConnectionError(f"{self.describe()}: {type(cause).__name__}: {cause}")
+
 
 @attrs.frozen(repr=False)
 class Response:

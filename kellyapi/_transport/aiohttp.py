@@ -72,9 +72,9 @@ class AsyncTransport:
                 headers = {name.lower(): value for name, value in response.headers.items()}
                 return Response(response.status, headers, body)
         except asyncio.TimeoutError:
-            raise errors.TimeoutError(f"{request.describe()}: no complete answer within {timeout:.3g} s") from None
+            raise request.timed_out(timeout) from None
         except aiohttp.ClientError as exc:
-            raise errors.ConnectionError(f"{request.describe()}: {type(exc).__name__}: {exc}") from None
+            raise request.failed(exc) from None
 
     async def sleep(self, seconds: float) -> None:
         """Wait between attempts without blocking the event loop."""

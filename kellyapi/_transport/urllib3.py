@@ -54,8 +54,8 @@ class SyncTransport:
             if isinstance(exc, urllib3.exceptions.TimeoutError) and not isinstance(
                 exc, urllib3.exceptions.NewConnectionError
             ):
-                raise errors.TimeoutError(f"{request.describe()}: no complete answer within {timeout:.3g} s") from None
-            raise errors.ConnectionError(f"{request.describe()}: {type(exc).__name__}: {exc}") from None
+                raise request.timed_out(timeout) from None
+            raise request.failed(exc) from None
         headers = {name.lower(): value for name, value in response.headers.items()}
         return Response(response.status, headers, response.data)
 

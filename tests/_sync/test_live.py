@@ -3,35 +3,13 @@
 
 from __future__ import annotations
 
-import socket
 import time
-from collections.abc import Iterator
 
 import urllib3
 import pytest
 
 from kellyapi import SyncKellyAPI, errors
 from kellyapi.sandbox import Sandbox
-
-
-@pytest.fixture
-def silent_port() -> Iterator[int]:
-    """A port that accepts connections and never answers."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(8)
-    yield server.getsockname()[1]
-    server.close()
-
-
-@pytest.fixture
-def closed_port() -> int:
-    """A port where nothing listens."""
-    probe = socket.socket()
-    probe.bind(("127.0.0.1", 0))
-    port = int(probe.getsockname()[1])
-    probe.close()
-    return port
 
 
 def test_sequential_calls_reuse_one_connection(live_sandbox: Sandbox) -> None:
