@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import os
 import re
+import urllib.parse
 
 import attrs
 
@@ -15,6 +17,7 @@ from kellyapi._version import __version__
 DEFAULT_BASE_URL = "https://api.kellyai.pro/"
 DEFAULT_TIMEOUT = 60.0
 DEFAULT_MAX_RETRIES = 2
+DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024  # a 48 MiB image, base64-encoded in its JSON answer
 API_KEY_ENV = "KELLY_API_KEY"
 BASE_URL_ENV = "KELLY_API_URL"
 USER_AGENT = f"kellyapi/{__version__}"
@@ -32,12 +35,34 @@ def check_timeout(timeout: object, what: str = "timeout") -> float:
     return float(timeout)
 
 
-def _check_base_url(url: object) -> str:
+def _is_loopback(host: str) -> bool:
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_base_url(url: object, allow_insecure_http: bool) -> str:
     if not isinstance(url, str):
         raise errors.InvalidRequest(f"api must be a URL string, got {type(url).__name__}")
     if not re.match(r"https?://[^/\s?#]+", url) or any(c.isspace() for c in url):
         raise errors.InvalidRequest(f"api must be an http:// or https:// URL, got {url!r}")
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme == "http" and not allow_insecure_http and not _is_loopback(parts.hostname or ""):
+        # Plain HTTP would put the key on the wire in clear text; loopback (the sandbox) never leaves the machine.
+        raise errors.InvalidRequest(
+            f"api {url!r} is plain http:// to another machine, which would send the API key unencrypted;"
+            " use https://, or pass allow_insecure_http=True if you really mean it"
+        )
     return url if url.endswith("/") else url + "/"
+
+
+def _check_max_response_bytes(limit: object) -> int:
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise errors.InvalidRequest(f"max_response_bytes must be an int >= 1, got {limit!r}")
+    return limit
 
 
 def _check_api_key(api_key: object) -> str | None:
@@ -59,12 +84,23 @@ class ClientConfig:
     retry: RetryPolicy
     headers: dict[str, str] = attrs.field(eq=False)
     has_api_key: bool
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
 
     @classmethod
-    def create(cls, api_key: str | None, api: str | None, timeout: float, max_retries: int) -> ClientConfig:
+    def create(
+        cls,
+        api_key: str | None,
+        api: str | None,
+        timeout: float,
+        max_retries: int,
+        *,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        allow_insecure_http: bool = False,
+    ) -> ClientConfig:
         """Validate the constructor arguments, falling back to KELLY_API_KEY and KELLY_API_URL."""
         key = _check_api_key(api_key if api_key is not None else os.environ.get(API_KEY_ENV))
-        base_url = _check_base_url(api if api is not None else os.environ.get(BASE_URL_ENV, DEFAULT_BASE_URL))
+        url = api if api is not None else os.environ.get(BASE_URL_ENV, DEFAULT_BASE_URL)
+        base_url = _check_base_url(url, allow_insecure_http is True)
         if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
             raise errors.InvalidRequest(f"max_retries must be an int >= 0, got {max_retries!r}")
         headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
@@ -76,6 +112,7 @@ class ClientConfig:
             retry=RetryPolicy(max_retries=max_retries),
             headers=headers,
             has_api_key=key is not None,
+            max_response_bytes=_check_max_response_bytes(max_response_bytes),
         )
 
     def __repr__(self) -> str:

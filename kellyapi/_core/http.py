@@ -36,6 +36,12 @@ class Request:
         """The error for an attempt that got no complete answer in time; the same from both transports."""
         return errors.TimeoutError(f"{self.describe()}: no complete answer within {timeout:.3g} s")
 
+    def too_large(self, limit: int) -> errors.InvalidContent:
+        """The error for a response body over the client's `max_response_bytes`; reading stops there."""
+        return errors.InvalidContent(
+            f"{self.describe()}: the response is larger than max_response_bytes ({limit:,} bytes)"
+        )
+
     def failed(self, cause: Exception) -> errors.ConnectionError:
         """The error for an attempt whose connection failed; the same from both transports."""
         return errors.ConnectionError(f"{self.describe()}: {type(cause).__name__}: {cause}")

@@ -9,7 +9,13 @@ from types import TracebackType
 from typing import TypeVar
 
 from kellyapi import errors
-from kellyapi._core.config import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, ClientConfig, check_timeout
+from kellyapi._core.config import (
+    DEFAULT_MAX_RESPONSE_BYTES,
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_TIMEOUT,
+    ClientConfig,
+    check_timeout,
+)
 from kellyapi._core.endpoint import Endpoint, ResultT
 from kellyapi._core.http import Request, Response, build_request
 from kellyapi._core.log import log_attempt, log_retry
@@ -30,6 +36,8 @@ class SyncClient:
         *,
         timeout: float = DEFAULT_TIMEOUT,
         max_retries: int = DEFAULT_MAX_RETRIES,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        allow_insecure_http: bool = False,
     ) -> None:
         """Configure a client.
 
@@ -40,9 +48,19 @@ class SyncClient:
         timeout: seconds one call may take in all, retries and waits included; each method also takes
             `timeout=` for one call.
         max_retries: retries after a connection failure or a 408/429/500/502/503/504; 0 disables them.
+        max_response_bytes: the largest response body read (default 64 MiB); a larger one is InvalidContent.
+        allow_insecure_http: allow a plain http:// api on another machine (loopback is always allowed);
+            the key then crosses the network unencrypted.
         """
-        self._config = ClientConfig.create(api_key, api, timeout, max_retries)
-        self._transport = SyncTransport(session)
+        self._config = ClientConfig.create(
+            api_key,
+            api,
+            timeout,
+            max_retries,
+            max_response_bytes=max_response_bytes,
+            allow_insecure_http=allow_insecure_http,
+        )
+        self._transport = SyncTransport(session, self._config.max_response_bytes)
 
     @property
     def api(self) -> str:

@@ -9,6 +9,7 @@ import aiohttp
 import attrs
 
 from kellyapi import errors
+from kellyapi._core.config import DEFAULT_MAX_RESPONSE_BYTES
 from kellyapi._core.http import Request, Response
 from kellyapi._transport.session import session_source
 
@@ -36,8 +37,11 @@ class _LoopPool:
 class AsyncTransport:
     """Sends requests with aiohttp; owns one pooled session per event loop unless the caller lends one."""
 
-    def __init__(self, session: AsyncSessionArg | None = None) -> None:
+    def __init__(
+        self, session: AsyncSessionArg | None = None, max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
+    ) -> None:
         self._source = session_source(session, aiohttp.ClientSession, aiohttp.ClientSession)
+        self._max_response_bytes = max_response_bytes
         self._pools: dict[asyncio.AbstractEventLoop, _LoopPool] = {}
 
     async def _session(self) -> aiohttp.ClientSession:
@@ -57,7 +61,7 @@ class AsyncTransport:
         return pool.session
 
     async def send(self, request: Request, timeout: float) -> Response:
-        """Send one request and read the whole response, within `timeout` seconds."""
+        """Send one request and read the whole response, within `timeout` seconds and the size cap."""
         session = await self._session()
         try:
             async with session.request(
@@ -68,13 +72,26 @@ class AsyncTransport:
                 timeout=aiohttp.ClientTimeout(total=timeout),
                 allow_redirects=False,
             ) as response:
-                body = await response.read()
+                body = await self._read_capped(request, response)
                 headers = {name.lower(): value for name, value in response.headers.items()}
                 return Response(response.status, headers, body)
         except asyncio.TimeoutError:
             raise request.timed_out(timeout) from None
         except aiohttp.ClientError as exc:
             raise request.failed(exc) from None
+
+    async def _read_capped(self, request: Request, response: aiohttp.ClientResponse) -> bytes:
+        limit = self._max_response_bytes
+        if response.content_length is not None and response.content_length > limit:
+            raise request.too_large(limit)
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in response.content.iter_any():
+            size += len(chunk)
+            if size > limit:
+                raise request.too_large(limit)
+            chunks.append(chunk)
+        return b"".join(chunks)
 
     async def sleep(self, seconds: float) -> None:
         """Wait between attempts without blocking the event loop."""

@@ -8,12 +8,14 @@ from collections.abc import Callable
 import urllib3
 
 from kellyapi import errors
+from kellyapi._core.config import DEFAULT_MAX_RESPONSE_BYTES
 from kellyapi._core.http import Request, Response
 from kellyapi._transport.session import session_source
 
 SyncSessionArg = urllib3.PoolManager | Callable[[], urllib3.PoolManager] | type[urllib3.PoolManager]
 """`session=`: a PoolManager (yours, never closed by the SDK), a callable returning one, or the class."""
 
+READ_CHUNK = 256 * 1024
 POOL_SIZE = 100  # connections kept per host, as many as aiohttp's default connector limit
 
 
@@ -24,9 +26,12 @@ def _default_pool() -> urllib3.PoolManager:
 class SyncTransport:
     """Sends requests with urllib3; urllib3's own retries and redirects are off, the client's policy decides."""
 
-    def __init__(self, session: SyncSessionArg | None = None) -> None:
+    def __init__(
+        self, session: SyncSessionArg | None = None, max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
+    ) -> None:
         self._source = session_source(session, urllib3.PoolManager, _default_pool)
         self._owned = self._source.make_owned() if self._source.make_owned is not None else None
+        self._max_response_bytes = max_response_bytes
 
     def _session(self) -> urllib3.PoolManager:
         if self._owned is not None:
@@ -38,17 +43,26 @@ class SyncTransport:
         return pool
 
     def send(self, request: Request, timeout: float) -> Response:
-        """Send one request and read the whole response, within `timeout` seconds."""
+        """Send one request and read the whole response, within `timeout` seconds and the size cap."""
+        deadline = time.monotonic() + timeout
         try:
             response = self._session().request(
                 request.method,
                 request.url,
                 body=request.body,
                 headers=request.headers,
-                timeout=urllib3.Timeout(total=timeout),
+                timeout=urllib3.Timeout(connect=timeout, read=timeout),
                 retries=False,
                 redirect=False,
+                preload_content=False,
             )
+            try:
+                body = self._read_capped(request, response, deadline, timeout)
+            except BaseException:
+                response.close()  # a half-read connection must not go back to the pool
+                raise
+            finally:
+                response.release_conn()
         except urllib3.exceptions.HTTPError as exc:
             # urllib3 2 derives NewConnectionError (a refused connection) from its TimeoutError.
             if isinstance(exc, urllib3.exceptions.TimeoutError) and not isinstance(
@@ -57,7 +71,34 @@ class SyncTransport:
                 raise request.timed_out(timeout) from None
             raise request.failed(exc) from None
         headers = {name.lower(): value for name, value in response.headers.items()}
-        return Response(response.status, headers, response.data)
+        return Response(response.status, headers, body)
+
+    def _read_capped(
+        self, request: Request, response: urllib3.BaseHTTPResponse, deadline: float, timeout: float
+    ) -> bytes:
+        # urllib3's read timeout bounds each socket read, not the whole body: a server dripping one
+        # byte at a time would never trip it. So read what has arrived, chunk by chunk, and give
+        # every socket read only the time left until the call's deadline.
+        limit = self._max_response_bytes
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            raise request.too_large(limit)
+        sock = getattr(getattr(response, "connection", None), "sock", None)
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise request.timed_out(timeout)
+            if sock is not None:
+                sock.settimeout(remaining)
+            chunk = response.read1(READ_CHUNK)
+            if not chunk:
+                return b"".join(chunks)
+            size += len(chunk)
+            if size > limit:
+                raise request.too_large(limit)
+            chunks.append(chunk)
 
     def sleep(self, seconds: float) -> None:
         """Wait between attempts."""

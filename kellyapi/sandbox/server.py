@@ -13,6 +13,7 @@ from typing import Any
 import attrs
 from aiohttp import web
 
+from kellyapi.sandbox.delivery import deliver
 from kellyapi.sandbox.faults import FaultPlan
 from kellyapi.sandbox.responders import RESPONDERS
 from kellyapi.sandbox.routes import ROUTES
@@ -42,6 +43,7 @@ class SandboxState:
         self.faults = FaultPlan()
         self.requests: list[ReceivedRequest] = []
         self.peers: set[Any] = set()
+        self.stopping = threading.Event()
         self._lock = threading.Lock()
 
     @property
@@ -91,18 +93,21 @@ def _handler(route: Route, state: SandboxState) -> Handler:
                 problem = {"type": "json_invalid", "loc": ["body", 0], "msg": "JSON decode error", "input": {}}
                 return _json(422, {"detail": [problem]})
         fault = state.faults.take(route.path)
-        if fault is not None:
+        if fault is not None and fault.body is not None:
             state.record(request, route, body, fault.status)
-            return web.Response(
-                status=fault.status, body=fault.body, headers={"Content-Type": fault.content_type, **fault.headers}
-            )
+            return await deliver(request, fault, fault.body, state.stopping)
         problems = validate(route, request.match_info, body)
         if problems:
             state.record(request, route, body, 422)
             return _json(422, {"detail": problems})
-        state.record(request, route, body, 200)
         answer = RESPONDERS[route.responder](route, request.match_info, with_defaults(route, body or {}))
-        return _json(200, answer)
+        if fault is None:
+            state.record(request, route, body, 200)
+            return _json(200, answer)
+        state.record(request, route, body, fault.status)
+        if fault.rewrite is not None:
+            answer = fault.rewrite(route, answer)
+        return await deliver(request, fault, json.dumps(answer).encode(), state.stopping)
 
     return handle
 
@@ -111,6 +116,11 @@ def create_app(state: SandboxState | None = None) -> web.Application:
     """The sandbox as an aiohttp.web application (for `aiohttp.web.run_app` or an AppRunner)."""
     state = state or SandboxState()
     app = web.Application(client_max_size=MAX_REQUEST_BYTES)
+
+    async def release_hung_answers(app: web.Application) -> None:
+        state.stopping.set()
+
+    app.on_shutdown.append(release_hung_answers)
     for route in ROUTES:
         app.router.add_route(route.method, "/" + route.path, _handler(route, state))
     return app
@@ -139,6 +149,7 @@ class Sandbox:
 
     def start(self) -> Sandbox:
         """Start serving; returns once the port is open."""
+        self.state.stopping.clear()
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(self._address)
