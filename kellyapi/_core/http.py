@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import attrs
 
@@ -12,6 +12,19 @@ from kellyapi import errors
 from kellyapi._core.arguments import encode_arguments
 from kellyapi._core.config import ClientConfig
 from kellyapi._core.endpoint import Endpoint
+
+REDACTED = "<redacted>"
+ValueT = TypeVar("ValueT")
+
+
+def _without(secret: str, value: object) -> object:
+    if isinstance(value, str):
+        return value.replace(secret, REDACTED)
+    if isinstance(value, list):
+        return [_without(secret, item) for item in value]
+    if isinstance(value, dict):
+        return {_without(secret, name): _without(secret, item) for name, item in value.items()}
+    return value
 
 
 @attrs.frozen(repr=False)
@@ -27,6 +40,11 @@ class Request:
     def __repr__(self) -> str:
         size = 0 if self.body is None else len(self.body)
         return f"<Request {self.method} {self.url} ({size} bytes)>"
+
+    def redact(self, value: ValueT) -> ValueT:
+        """`value` (text or parsed JSON) with the API key blanked out, for a server that echoes it back."""
+        key = self.headers.get("Authorization", "").partition(" ")[2]
+        return value if not key else cast(ValueT, _without(key, value))
 
     def describe(self) -> str:
         """`METHOD route`, for messages and logs."""

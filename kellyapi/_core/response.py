@@ -70,9 +70,9 @@ def error_for_response(request: Request, response: Response) -> errors.BaseError
     elif said:
         message += f": {said}"
     return _error_class(status)(
-        message,
+        request.redact(message),
         status_code=status,
-        detail=detail,
+        detail=request.redact(detail),
         retry_after=parse_retry_after(response.headers.get("retry-after")),
     )
 
@@ -83,10 +83,8 @@ def decode_result(endpoint: Endpoint[ResultT], request: Request, response: Respo
         data = json.loads(response.body)
     except (ValueError, RecursionError):
         content_type = response.headers.get("content-type", "no content type")
-        raise errors.InvalidContent(
-            f"{request.describe()} answered {content_type}, not JSON: {_snippet(response.body)!r}",
-            status_code=response.status,
-        ) from None
+        message = f"{request.describe()} answered {content_type}, not JSON: {_snippet(response.body)!r}"
+        raise errors.InvalidContent(request.redact(message), status_code=response.status) from None
     if endpoint.result_kind == "json":
         return cast(ResultT, data)
     field = cast(str, endpoint.result_field)
@@ -97,7 +95,7 @@ def decode_result(endpoint: Endpoint[ResultT], request: Request, response: Respo
         message = f"{request.describe()}: the response field {field!r} {problem}"
         if detail is not None:
             message += f"; the server said: {_describe_detail(detail)}"
-        raise errors.InvalidContent(message, status_code=response.status, detail=detail)
+        raise errors.InvalidContent(request.redact(message), status_code=response.status, detail=request.redact(detail))
     if endpoint.result_kind == "str":
         return cast(ResultT, value)
     try:

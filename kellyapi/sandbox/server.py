@@ -7,14 +7,14 @@ import json
 import secrets
 import socket
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import attrs
 from aiohttp import web
 
 from kellyapi.sandbox.delivery import deliver
-from kellyapi.sandbox.faults import FaultPlan
+from kellyapi.sandbox.faults import RANDOM_KINDS, FaultPlan
 from kellyapi.sandbox.responders import RESPONDERS
 from kellyapi.sandbox.routes import ROUTES
 from kellyapi.sandbox.schema import Route
@@ -129,8 +129,27 @@ def create_app(state: SandboxState | None = None) -> web.Application:
 class Sandbox:
     """A sandbox running on 127.0.0.1 in a background thread: `with Sandbox() as sandbox: sandbox.url`."""
 
-    def __init__(self, api_key: str | None = None, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        api_key: str | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        faults: Iterable[str] = (),
+        fault_rate: float = 0.0,
+        fault_seed: int = 0,
+        fault_kinds: Iterable[str] = RANDOM_KINDS,
+    ) -> None:
+        """A sandbox accepting `api_key` (default: any key), with faults planned from rules like `"*=503*2"`.
+
+        `fault_rate` gives a random fault, drawn from `fault_kinds` by a generator seeded with
+        `fault_seed`, to that share of all calls; ValueError for an unknown rule or kind.
+        """
         self.state = SandboxState(api_key)
+        for rule in faults:
+            self.state.faults.add_rule(rule)
+        if fault_rate:
+            self.state.faults.randomly(fault_rate, seed=fault_seed, kinds=fault_kinds)
         self._address = (host, port)
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -169,6 +188,9 @@ class Sandbox:
             asyncio.set_event_loop(self._loop)
             self._loop.run_until_complete(serve())
             self._loop.run_forever()
+            # Finish the loop in its own thread: stop() may be called from inside another running loop.
+            self._loop.run_until_complete(self._loop.shutdown_asyncgens())
+            self._loop.close()
 
         self._thread = threading.Thread(target=run, name="kelly-sandbox", daemon=True)
         self._thread.start()
@@ -189,8 +211,6 @@ class Sandbox:
         asyncio.run_coroutine_threadsafe(shutdown(), loop).result(10)
         loop.call_soon_threadsafe(loop.stop)
         self._thread.join(10)
-        loop.run_until_complete(loop.shutdown_asyncgens())
-        loop.close()
         self._loop = self._thread = None
 
     def __enter__(self) -> Sandbox:

@@ -5,27 +5,12 @@ from __future__ import annotations
 import pytest
 
 from kellyapi import KellyAPI, errors
+from tests._async.helpers import recording_sleeps
 from tests.conftest import CassetteTarget
 
 pytestmark = pytest.mark.faults
 
 VALIDATION_DETAIL = [{"type": "missing", "loc": ["body", "image_data"], "msg": "Field required", "input": {}}]
-
-
-class SleepRecorder:
-    """Stands in for the transport's sleep: records the waits instead of waiting."""
-
-    def __init__(self) -> None:
-        self.waits: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.waits.append(seconds)
-
-
-def recording_sleeps(api: KellyAPI) -> SleepRecorder:
-    recorder = SleepRecorder()
-    api._transport.sleep = recorder  # type: ignore[method-assign]
-    return recorder
 
 
 async def test_401_is_invalid_api_key_and_not_retried(kelly: CassetteTarget) -> None:

@@ -46,3 +46,36 @@ def test_the_sandbox_command_serves_with_one_key() -> None:
         server.terminate()
         out, _ = server.communicate(timeout=10)
     assert f"Kelly API sandbox on http://127.0.0.1:{port}/" in out
+
+
+def test_the_sandbox_command_plans_faults_and_picks_a_free_port() -> None:
+    server = subprocess.Popen(
+        [sys.executable, "-m", "kellyapi.sandbox", "--port", "0", "--fault", "sd/models=503*2", "--fault", "*=reset"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        banner = server.stdout.readline()
+        url = banner.split(" on ", 1)[1].split(" ", 1)[0]
+        with SyncKellyAPI("any-key", url, max_retries=0) as api:
+            for _ in range(2):
+                with pytest.raises(errors.GenericApiError) as caught:
+                    api.sd_models()
+                assert caught.value.status_code == 503
+            with pytest.raises(errors.ConnectionError):
+                api.llm_models()
+            assert api.sd_models()["models"]
+    finally:
+        server.terminate()
+        server.communicate(timeout=10)
+    assert server.returncode == 0
+
+
+def test_the_sandbox_command_refuses_an_unknown_fault_kind() -> None:
+    run = subprocess.run(
+        [sys.executable, "-m", "kellyapi.sandbox", "--fault", "sd/models=teapot"], capture_output=True, text=True
+    )
+    assert run.returncode == 2
+    assert "unknown fault kind 'teapot'" in run.stderr
