@@ -211,6 +211,7 @@ def render_sandbox_routes(operations: list[Operation]) -> str:
             f"        path={_q(op.path)},\n"
             f"        responder={_q(op.responder)},\n"
             f"        result_field={_q(op.result_field)},\n"
+            f"        result_kind={_q(op.result_kind)},\n"
             f"        path_fields=({path_fields}{chr(10) + '        ' if path_fields else ''}),\n"
             f"        body_fields=({body_fields}{chr(10) + '        ' if body_fields else ''}),\n"
             f"        example={_q(op.example)},\n"

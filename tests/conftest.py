@@ -12,8 +12,12 @@ from typing import Any
 import attrs
 import pytest
 import vcr
+from hypothesis import settings
 
 from kellyapi.sandbox import Sandbox
+
+# Property tests try Hypothesis's default 100 examples each; `pytest --hypothesis-profile thorough` tries 5,000.
+settings.register_profile("thorough", max_examples=5000)
 
 ROOT = Path(__file__).resolve().parent.parent
 CASSETTES = ROOT / "cassettes"
@@ -53,10 +57,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="store_true",
         help="re-record the cassettes of tests/_async: against the sandbox, or the live API if KELLY_API_KEY is set",
     )
+    parser.addoption(
+        "--load-size",
+        choices=("reduced", "full"),
+        default="reduced",
+        help="size of the load tests (-m load): reduced for CI (default), or full (2,000 calls, 32 threads)",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "faults: the test plans sandbox faults, so it is always recorded on the sandbox")
+    config.addinivalue_line(
+        "markers", "load: a load test under random faults; select with -m load, size with --load-size"
+    )
 
 
 @pytest.fixture(scope="session")

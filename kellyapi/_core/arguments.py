@@ -12,6 +12,7 @@ from urllib.parse import quote
 
 from kellyapi import errors
 from kellyapi._core.endpoint import Endpoint, Param
+from kellyapi._core.shown import shown
 
 MediaInput = Union[str, bytes, bytearray, memoryview, "os.PathLike[str]", IO[bytes]]
 """An image or audio argument: base64 text (as the original client took), raw bytes, a path, or a binary file."""
@@ -67,7 +68,7 @@ def _check(param: Param, value: object) -> str | int:
             param.maximum is not None and value > param.maximum
         ):
             raise errors.InvalidRequest(
-                f"{param.name} must be between {param.minimum} and {param.maximum}, got {value}"
+                f"{param.name} must be between {param.minimum} and {param.maximum}, got {shown(value)}"
             )
         return value
     if not isinstance(value, str):

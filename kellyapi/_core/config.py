@@ -12,11 +12,13 @@ import attrs
 
 from kellyapi import errors
 from kellyapi._core.retry import RetryPolicy
+from kellyapi._core.shown import shown
 from kellyapi._version import __version__
 
 DEFAULT_BASE_URL = "https://api.kellyai.pro/"
 DEFAULT_TIMEOUT = 60.0
 DEFAULT_MAX_RETRIES = 2
+MAX_TIMEOUT = 24 * 3600.0  # a day; socket and event-loop timers overflow on absurd values
 DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024  # a 48 MiB image, base64-encoded in its JSON answer
 API_KEY_ENV = "KELLY_API_KEY"
 BASE_URL_ENV = "KELLY_API_URL"
@@ -30,9 +32,15 @@ def check_timeout(timeout: object, what: str = "timeout") -> float:
     """Return `timeout` as a float of seconds, or raise InvalidRequest if it is not a positive number."""
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
         raise errors.InvalidRequest(f"{what} must be a number of seconds, got {type(timeout).__name__}")
-    if not (timeout > 0 and math.isfinite(timeout)):
-        raise errors.InvalidRequest(f"{what} must be a positive, finite number of seconds, got {timeout!r}")
-    return float(timeout)
+    try:
+        seconds = float(timeout)
+    except OverflowError:
+        seconds = math.inf
+    if not (0 < seconds <= MAX_TIMEOUT):
+        raise errors.InvalidRequest(
+            f"{what} must be more than 0 and at most {MAX_TIMEOUT:g} seconds, got {shown(timeout)}"
+        )
+    return seconds
 
 
 def _is_loopback(host: str) -> bool:
@@ -61,7 +69,7 @@ def _check_base_url(url: object, allow_insecure_http: bool) -> str:
 
 def _check_max_response_bytes(limit: object) -> int:
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-        raise errors.InvalidRequest(f"max_response_bytes must be an int >= 1, got {limit!r}")
+        raise errors.InvalidRequest(f"max_response_bytes must be an int >= 1, got {shown(limit)}")
     return limit
 
 
@@ -102,7 +110,7 @@ class ClientConfig:
         url = api if api is not None else os.environ.get(BASE_URL_ENV, DEFAULT_BASE_URL)
         base_url = _check_base_url(url, allow_insecure_http is True)
         if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
-            raise errors.InvalidRequest(f"max_retries must be an int >= 0, got {max_retries!r}")
+            raise errors.InvalidRequest(f"max_retries must be an int >= 0, got {shown(max_retries)}")
         headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
         if key is not None:
             headers["Authorization"] = f"Bearer {key}"

@@ -68,7 +68,7 @@ def _without_result(route: Route, answer: Any) -> Any:
 
 
 def _bad_base64(route: Route, answer: Any) -> Any:
-    if route.result_field is None or not isinstance(answer, dict):
+    if route.result_kind != "bytes" or route.result_field is None or not isinstance(answer, dict):
         return answer
     return {**answer, route.result_field: "this is *not* base64!"}
 
@@ -87,7 +87,7 @@ def _huge_image_base64() -> str:
 
 
 def _huge_result(route: Route, answer: Any) -> Any:
-    if route.result_field is None or not isinstance(answer, dict):
+    if route.result_kind != "bytes" or route.result_field is None or not isinstance(answer, dict):
         return answer
     return {**answer, route.result_field: _huge_image_base64()}
 
@@ -118,7 +118,8 @@ KINDS: Mapping[str, Fault] = {
         Fault(rewrite=_huge_result, kind="huge"),
     )
 }
-"""Every named fault, by the name `add()`, `--fault` and the random mode use."""
+"""Every named fault, by the name `add()`, `--fault` and the random mode use; invalid-base64 and huge
+change only the answers of routes whose result is base64 (images, speech)."""
 
 RANDOM_KINDS = tuple(kind for kind in KINDS if kind != "huge")
 """What the random mode draws from by default: every kind but the 30 MiB payload."""

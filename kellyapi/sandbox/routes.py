@@ -26,6 +26,7 @@ ROUTES: tuple[Route, ...] = (
         path="sd/models",
         responder="example",
         result_field=None,
+        result_kind="json",
         path_fields=(),
         body_fields=(),
         example={"models": ["PhotoPerfect", "AnimeFantasy", "DreamShaper", "RealisticVision", "OpenJourney"]},
@@ -35,6 +36,7 @@ ROUTES: tuple[Route, ...] = (
         path="sdxl/models",
         responder="example",
         result_field=None,
+        result_kind="json",
         path_fields=(),
         body_fields=(),
         example={"models": ["SDXL-Base", "SDXL-Turbo", "JuggernautXL"]},
@@ -44,6 +46,7 @@ ROUTES: tuple[Route, ...] = (
         path="chat/models",
         responder="example",
         result_field=None,
+        result_kind="json",
         path_fields=(),
         body_fields=(),
         example={"models": ["chatgpt", "gemini", "llama", "mistral"]},
@@ -53,6 +56,7 @@ ROUTES: tuple[Route, ...] = (
         path="voice/models",
         responder="example",
         result_field=None,
+        result_kind="json",
         path_fields=(),
         body_fields=(),
         example={"models": ["en-US_LisaExpressive", "en-US_MichaelExpressive", "en-GB_KateV3Voice"]},
@@ -62,6 +66,7 @@ ROUTES: tuple[Route, ...] = (
         path="image/generate",
         responder="image",
         result_field="image",
+        result_kind="bytes",
         path_fields=(),
         body_fields=(
             Field(name="prompt", type="string", required=True, min_length=1),
@@ -78,6 +83,7 @@ ROUTES: tuple[Route, ...] = (
         path="image/edit",
         responder="image",
         result_field="image",
+        result_kind="bytes",
         path_fields=(),
         body_fields=(
             Field(name="prompt", type="string", required=True, min_length=1),
@@ -94,6 +100,7 @@ ROUTES: tuple[Route, ...] = (
         path="image/description",
         responder="caption",
         result_field="content",
+        result_kind="str",
         path_fields=(),
         body_fields=(
             Field(name="prompt", type="string", required=True, min_length=1),
@@ -106,6 +113,7 @@ ROUTES: tuple[Route, ...] = (
         path="chat/{model}",
         responder="chat",
         result_field="message",
+        result_kind="str",
         path_fields=(
             Field(name="model", type="string", required=True, min_length=1, default="chatgpt"),
         ),
@@ -120,6 +128,7 @@ ROUTES: tuple[Route, ...] = (
         path="image/upscale",
         responder="upscaled_image",
         result_field="image",
+        result_kind="bytes",
         path_fields=(),
         body_fields=(
             Field(name="image_data", type="string", required=True, base64=True, min_length=1),
@@ -132,6 +141,7 @@ ROUTES: tuple[Route, ...] = (
         path="image/removebg",
         responder="cutout_image",
         result_field="image",
+        result_kind="bytes",
         path_fields=(),
         body_fields=(
             Field(name="image_data", type="string", required=True, base64=True, min_length=1),
@@ -144,6 +154,7 @@ ROUTES: tuple[Route, ...] = (
         path="voice/generation",
         responder="speech",
         result_field="voice",
+        result_kind="bytes",
         path_fields=(),
         body_fields=(
             Field(name="text", type="string", required=True, min_length=1),
@@ -157,6 +168,7 @@ ROUTES: tuple[Route, ...] = (
         path="voice/transcribe",
         responder="transcript",
         result_field="result",
+        result_kind="str",
         path_fields=(),
         body_fields=(
             Field(name="audio", type="string", required=True, base64=True, min_length=1),
@@ -168,6 +180,7 @@ ROUTES: tuple[Route, ...] = (
         path="write/notes",
         responder="text_image",
         result_field="image",
+        result_kind="bytes",
         path_fields=(),
         body_fields=(
             Field(name="code", type="string", required=True, min_length=1),
@@ -180,6 +193,7 @@ ROUTES: tuple[Route, ...] = (
         path="write/code",
         responder="text_image",
         result_field="image",
+        result_kind="bytes",
         path_fields=(),
         body_fields=(
             Field(name="code", type="string", required=True, min_length=1),

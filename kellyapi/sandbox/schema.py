@@ -30,6 +30,7 @@ class Route:
     path: str
     responder: str
     result_field: str | None
+    result_kind: str  # what the SDK returns: "bytes" (base64 in the field), "str" or "json"
     path_fields: tuple[Field, ...]
     body_fields: tuple[Field, ...]
     example: Any

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from kellyapi import SyncKellyAPI
+from kellyapi._core.http import Request, Response
 
 
 class SleepRecorder:
@@ -21,3 +22,28 @@ def recording_sleeps(api: SyncKellyAPI) -> SleepRecorder:
     recorder = SleepRecorder()
     api._transport.sleep = recorder  # type: ignore[method-assign]
     return recorder
+
+
+class RecordingTransport:
+    """Stands in for the HTTP transport: keeps every request it is given and answers each with `answer`."""
+
+    def __init__(self, answer: Response) -> None:
+        self.answer = answer
+        self.sent: list[Request] = []
+
+    def send(self, request: Request, timeout: float) -> Response:
+        self.sent.append(request)
+        return self.answer
+
+    def sleep(self, seconds: float) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def recording_requests(api: SyncKellyAPI, answer: Response) -> RecordingTransport:
+    """Make `api` hand its requests to a RecordingTransport instead of the network."""
+    transport = RecordingTransport(answer)
+    api._transport = transport  # type: ignore[assignment]
+    return transport

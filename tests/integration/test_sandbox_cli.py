@@ -10,6 +10,7 @@ import time
 import pytest
 
 from kellyapi import SyncKellyAPI, errors
+from tests.sandbox_process import sandbox_process
 
 
 def free_port() -> int:
@@ -49,16 +50,7 @@ def test_the_sandbox_command_serves_with_one_key() -> None:
 
 
 def test_the_sandbox_command_plans_faults_and_picks_a_free_port() -> None:
-    server = subprocess.Popen(
-        [sys.executable, "-m", "kellyapi.sandbox", "--port", "0", "--fault", "sd/models=503*2", "--fault", "*=reset"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert server.stdout is not None
-        banner = server.stdout.readline()
-        url = banner.split(" on ", 1)[1].split(" ", 1)[0]
+    with sandbox_process("--fault", "sd/models=503*2", "--fault", "*=reset") as url:
         with SyncKellyAPI("any-key", url, max_retries=0) as api:
             for _ in range(2):
                 with pytest.raises(errors.GenericApiError) as caught:
@@ -67,10 +59,6 @@ def test_the_sandbox_command_plans_faults_and_picks_a_free_port() -> None:
             with pytest.raises(errors.ConnectionError):
                 api.llm_models()
             assert api.sd_models()["models"]
-    finally:
-        server.terminate()
-        server.communicate(timeout=10)
-    assert server.returncode == 0
 
 
 def test_the_sandbox_command_refuses_an_unknown_fault_kind() -> None:

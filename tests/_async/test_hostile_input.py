@@ -1,0 +1,107 @@
+"""No argument value, of any type or size, makes a method raise anything but a `kellyapi.errors` error,
+and every request that does go out is one the spec accepts."""
+
+from __future__ import annotations
+
+import base64
+import inspect
+import json
+import re
+import urllib.parse
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from kellyapi import KellyAPI, errors
+from kellyapi._core.endpoints import ENDPOINTS
+from kellyapi._core.http import Response
+from kellyapi.sandbox.routes import ROUTES
+from kellyapi.sandbox.validation import validate
+from tests._async.helpers import recording_requests
+from tests.samples import PNG
+
+ANSWER = Response(
+    200,
+    {"content-type": "application/json"},
+    json.dumps(
+        {"image": "aGk=", "content": "hi", "message": "hi", "voice": "aGk=", "result": "hi", "models": []}
+    ).encode(),
+)
+
+HUGE = st.integers(min_value=0, max_value=3_000_000).map(lambda n: "x" * n)
+ANY_VALUE = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.integers(min_value=-(10**400), max_value=10**400),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(),
+    st.text(alphabet=st.characters(codec=None), max_size=50),
+    HUGE,
+    st.binary(),
+    st.lists(st.integers(), max_size=3),
+    st.dictionaries(st.text(max_size=5), st.text(max_size=5), max_size=3),
+    st.sampled_from(
+        [
+            base64.b64encode(PNG).decode(),
+            PNG,
+            "aGVsbG8=",
+            b"\x89PNG",
+            "chatgpt",
+            "../..",
+            "a/b?c#d",
+            "\r\nX-Evil: 1",
+            1024,
+            64,
+        ]
+    ),
+)
+TIMEOUTS = st.one_of(st.none(), st.floats(min_value=0.001, max_value=100), ANY_VALUE)
+ROUTE_OF = {route.path: route for route in ROUTES}
+
+
+def path_values(template: str, route: str) -> dict[str, str]:
+    pattern = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(template))
+    match = re.fullmatch(pattern, route)
+    assert match is not None, f"{route!r} does not fit {template!r}"
+    return {name: urllib.parse.unquote(value) for name, value in match.groupdict().items()}
+
+
+def parameters(method: str) -> dict[str, bool]:
+    """The method's arguments but `timeout`, each with whether it is required."""
+    signature = inspect.signature(getattr(KellyAPI, method))
+    return {
+        name: parameter.default is inspect.Parameter.empty
+        for name, parameter in signature.parameters.items()
+        if name not in ("self", "timeout")
+    }
+
+
+@pytest.mark.parametrize("method", sorted(ENDPOINTS))
+@settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(data=st.data())
+async def test_any_arguments_give_a_typed_error_or_a_request_the_spec_accepts(method: str, data: st.DataObject) -> None:
+    arguments: dict[str, Any] = {}
+    for name in parameters(method):
+        if data.draw(st.booleans(), label=f"pass {name}"):
+            arguments[name] = data.draw(ANY_VALUE, label=name)
+    timeout = data.draw(TIMEOUTS, label="timeout")
+    async with KellyAPI("property-key", "https://api.test/") as api:
+        transport = recording_requests(api, ANSWER)
+        try:
+            await getattr(api, method)(**arguments, timeout=timeout)
+        except errors.BaseError:
+            pass
+        except TypeError as exc:
+            left_out = [name for name, required in parameters(method).items() if required and name not in arguments]
+            assert left_out, exc  # only Python's own complaint about a required argument left out
+    for request in transport.sent:
+        endpoint = ENDPOINTS[method]
+        route = ROUTE_OF[endpoint.path]
+        assert request.url == "https://api.test/" + request.route
+        assert not re.search(r"[\s#?]", request.url)
+        assert all("\r" not in value and "\n" not in value for value in request.headers.values())
+        body = None if request.body is None else json.loads(request.body)
+        assert validate(route, path_values(endpoint.path, request.route), body) == []
