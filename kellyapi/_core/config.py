@@ -91,6 +91,7 @@ class ClientConfig:
     timeout: float
     retry: RetryPolicy
     headers: dict[str, str] = attrs.field(eq=False)
+    json_headers: dict[str, str] = attrs.field(eq=False)  # `headers` and the JSON content type, for POSTs
     has_api_key: bool
     max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
 
@@ -119,6 +120,7 @@ class ClientConfig:
             timeout=check_timeout(timeout),
             retry=RetryPolicy(max_retries=max_retries),
             headers=headers,
+            json_headers=headers | {"Content-Type": "application/json"},
             has_api_key=key is not None,
             max_response_bytes=_check_max_response_bytes(max_response_bytes),
         )

@@ -67,17 +67,17 @@ class Request:
 
 @attrs.frozen(repr=False)
 class Response:
-    """An HTTP response as a transport read it; header names are lower-case."""
+    """An HTTP response as a transport read it; `headers` is the transport's case-insensitive mapping."""
 
     status: int
     headers: Mapping[str, str]
-    body: bytes
+    body: bytes | bytearray
 
     def __repr__(self) -> str:
         return f"<Response {self.status} ({len(self.body)} bytes)>"
 
 
-_JSON_HEADERS = {"Content-Type": "application/json"}
+_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))  # json.dumps would build an encoder per call
 
 
 def build_request(config: ClientConfig, endpoint: Endpoint[Any], values: Mapping[str, object]) -> Request:
@@ -87,5 +87,5 @@ def build_request(config: ClientConfig, endpoint: Endpoint[Any], values: Mapping
         raise errors.InvalidApiKey("No API key: pass api_key=... or set the KELLY_API_KEY environment variable")
     if endpoint.method == "GET":
         return Request(endpoint.method, route, config.base_url + route, config.headers, None)
-    payload = json.dumps(body, separators=(",", ":")).encode("ascii")
-    return Request(endpoint.method, route, config.base_url + route, config.headers | _JSON_HEADERS, payload)
+    payload = _COMPACT_JSON.encode(body).encode("ascii")
+    return Request(endpoint.method, route, config.base_url + route, config.json_headers, payload)

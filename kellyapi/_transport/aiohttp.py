@@ -11,6 +11,7 @@ import attrs
 from kellyapi import errors
 from kellyapi._core.config import DEFAULT_MAX_RESPONSE_BYTES
 from kellyapi._core.http import Request, Response
+from kellyapi._transport.body import PREALLOCATE_ABOVE, Body, BodyCollector
 from kellyapi._transport.session import session_source
 
 AsyncSessionArg = aiohttp.ClientSession | Callable[[], aiohttp.ClientSession] | type[aiohttp.ClientSession]
@@ -53,12 +54,16 @@ class AsyncTransport:
         loop = asyncio.get_running_loop()
         pool = self._pools.get(loop)
         if pool is None or pool.session.closed:
-            assert self._source.make_owned is not None
-            owned = self._source.make_owned()
-            closer = _close_with_loop(owned, lambda: self._pools.pop(loop, None))
-            pool = self._pools[loop] = _LoopPool(owned, closer)
-            await pool.closer.asend(None)
+            pool = await self._open_pool(loop)
         return pool.session
+
+    async def _open_pool(self, loop: asyncio.AbstractEventLoop) -> _LoopPool:
+        assert self._source.make_owned is not None
+        owned = self._source.make_owned()
+        closer = _close_with_loop(owned, lambda: self._pools.pop(loop, None))
+        pool = self._pools[loop] = _LoopPool(owned, closer)
+        await pool.closer.asend(None)
+        return pool
 
     async def send(self, request: Request, timeout: float) -> Response:
         """Send one request and read the whole response, within `timeout` seconds and the size cap."""
@@ -73,25 +78,20 @@ class AsyncTransport:
                 allow_redirects=False,
             ) as response:
                 body = await self._read_capped(request, response)
-                headers = {name.lower(): value for name, value in response.headers.items()}
-                return Response(response.status, headers, body)
+                return Response(response.status, response.headers, body)
         except asyncio.TimeoutError:
             raise request.timed_out(timeout) from None
         except aiohttp.ClientError as exc:
             raise request.failed(exc) from None
 
-    async def _read_capped(self, request: Request, response: aiohttp.ClientResponse) -> bytes:
-        limit = self._max_response_bytes
-        if response.content_length is not None and response.content_length > limit:
-            raise request.too_large(limit)
-        chunks: list[bytes] = []
-        size = 0
+    async def _read_capped(self, request: Request, response: aiohttp.ClientResponse) -> Body:
+        declared = response.content_length
+        if declared is not None and declared <= min(PREALLOCATE_ABOVE, self._max_response_bytes):
+            return await response.read()  # one small read; aiohttp stops at the declared length
+        collector = BodyCollector(request, declared, self._max_response_bytes)
         async for chunk in response.content.iter_any():
-            size += len(chunk)
-            if size > limit:
-                raise request.too_large(limit)
-            chunks.append(chunk)
-        return b"".join(chunks)
+            collector.add(chunk)
+        return collector.body()
 
     async def sleep(self, seconds: float) -> None:
         """Wait between attempts without blocking the event loop."""

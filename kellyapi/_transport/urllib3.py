@@ -10,6 +10,7 @@ import urllib3
 from kellyapi import errors
 from kellyapi._core.config import DEFAULT_MAX_RESPONSE_BYTES
 from kellyapi._core.http import Request, Response
+from kellyapi._transport.body import Body, BodyCollector
 from kellyapi._transport.session import session_source
 
 SyncSessionArg = urllib3.PoolManager | Callable[[], urllib3.PoolManager] | type[urllib3.PoolManager]
@@ -70,22 +71,17 @@ class SyncTransport:
             ):
                 raise request.timed_out(timeout) from None
             raise request.failed(exc) from None
-        headers = {name.lower(): value for name, value in response.headers.items()}
-        return Response(response.status, headers, body)
+        return Response(response.status, response.headers, body)
 
     def _read_capped(
         self, request: Request, response: urllib3.BaseHTTPResponse, deadline: float, timeout: float
-    ) -> bytes:
+    ) -> Body:
         # urllib3's read timeout bounds each socket read, not the whole body: a server dripping one
         # byte at a time would never trip it. So read what has arrived, chunk by chunk, and give
         # every socket read only the time left until the call's deadline.
-        limit = self._max_response_bytes
         declared = response.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > limit:
-            raise request.too_large(limit)
+        collector = BodyCollector(request, int(declared) if declared.isdigit() else None, self._max_response_bytes)
         sock = getattr(getattr(response, "connection", None), "sock", None)
-        chunks: list[bytes] = []
-        size = 0
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -93,12 +89,10 @@ class SyncTransport:
             if sock is not None:
                 sock.settimeout(remaining)
             chunk = response.read1(READ_CHUNK)
-            if not chunk:
-                return b"".join(chunks)
-            size += len(chunk)
-            if size > limit:
-                raise request.too_large(limit)
-            chunks.append(chunk)
+            if chunk:
+                collector.add(chunk)
+            if not chunk or collector.complete:  # a complete body needs no second, empty read
+                return collector.body()
 
     def sleep(self, seconds: float) -> None:
         """Wait between attempts."""

@@ -1,0 +1,1 @@
+"""Benchmarks of the SDK against its raw transports: `python -m bench`."""

@@ -1,0 +1,221 @@
+"""One measurement in a fresh interpreter: `python bench/worker.py CONTENDER MODE URL [ARGS]`, JSON on stdout.
+
+Run by path, not as a module, and importing only what its contender needs, so the same file serves the
+original 0.0.2.5 client from its own venv (where `import kellyapi` is that client).
+
+Contenders: kellyapi, aiohttp (one raw ClientSession), kellyapi-sync, urllib3 (one raw PoolManager),
+old-kellyapi. Modes: `latency N`, `throughput CONCURRENCY CALLS`, `memory` (kellyapi and kellyapi-sync).
+Every contender makes the same call: POST chat/chatgpt with a JSON prompt, returning the answer's text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+KEY = "bench-key"
+BODY = json.dumps({"prompt": "hello", "character": "KelyAI"}, separators=(",", ":")).encode()
+HEADERS = {"Authorization": f"Bearer {KEY}", "Content-Type": "application/json", "Accept": "application/json"}
+WARMUP = 50
+ASYNC = {"kellyapi", "aiohttp", "old-kellyapi"}
+
+AsyncCall = Callable[[], Awaitable[str]]
+SyncCall = Callable[[], str]
+
+
+async def async_contender(name: str, url: str, stack: list[Any]) -> AsyncCall:
+    """The call to measure, with whatever it keeps open appended to `stack` for closing."""
+    if name == "kellyapi":
+        from kellyapi import KellyAPI
+
+        api = KellyAPI(KEY, url)
+        stack.append(api.aclose)
+        return lambda: api.llm("hello")
+    if name == "old-kellyapi":
+        from kellyapi import KellyAPI  # the original client, from its own venv
+
+        old = KellyAPI(api_key=KEY, api=url)
+        return lambda: old.llm("hello")  # type: ignore[no-any-return]
+    import aiohttp
+
+    session = aiohttp.ClientSession()
+    stack.append(session.close)
+    target = url + "chat/chatgpt"
+
+    async def raw() -> str:
+        async with session.post(target, data=BODY, headers=HEADERS) as response:
+            return str(json.loads(await response.read())["message"])
+
+    return raw
+
+
+def sync_contender(name: str, url: str, stack: list[Any]) -> SyncCall:
+    """The blocking call to measure."""
+    if name == "kellyapi-sync":
+        from kellyapi import SyncKellyAPI
+
+        api = SyncKellyAPI(KEY, url)
+        stack.append(api.close)
+        return lambda: api.llm("hello")
+    import urllib3
+
+    pool = urllib3.PoolManager(maxsize=100)
+    stack.append(pool.clear)
+    target = url + "chat/chatgpt"
+    return lambda: str(json.loads(pool.request("POST", target, body=BODY, headers=HEADERS).data)["message"])
+
+
+async def async_latency(call: AsyncCall, calls: int) -> dict[str, Any]:
+    for _ in range(WARMUP):
+        await call()
+    samples = []
+    cpu = time.process_time()
+    for _ in range(calls):
+        started = time.perf_counter()
+        await call()
+        samples.append(time.perf_counter() - started)
+    return {"samples": samples, "cpu": (time.process_time() - cpu) / calls}
+
+
+def sync_latency(call: SyncCall, calls: int) -> dict[str, Any]:
+    for _ in range(WARMUP):
+        call()
+    samples = []
+    cpu = time.process_time()
+    for _ in range(calls):
+        started = time.perf_counter()
+        call()
+        samples.append(time.perf_counter() - started)
+    return {"samples": samples, "cpu": (time.process_time() - cpu) / calls}
+
+
+async def async_throughput(call: AsyncCall, concurrency: int, calls: int) -> dict[str, Any]:
+    for _ in range(WARMUP):
+        await call()
+    left = calls
+
+    async def worker() -> None:
+        nonlocal left
+        while left > 0:
+            left -= 1
+            await call()
+
+    started, cpu = time.perf_counter(), time.process_time()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    wall = time.perf_counter() - started
+    return {"rate": calls / wall, "cpu": (time.process_time() - cpu) / calls}
+
+
+def sync_throughput(call: SyncCall, threads: int, calls: int) -> dict[str, Any]:
+    for _ in range(WARMUP):
+        call()
+    left = calls
+    lock = threading.Lock()
+
+    def worker() -> None:
+        nonlocal left
+        while True:
+            with lock:
+                if left <= 0:
+                    return
+                left -= 1
+            call()
+
+    started, cpu = time.perf_counter(), time.process_time()
+    with ThreadPoolExecutor(threads) as pool:
+        for future in [pool.submit(worker) for _ in range(threads)]:
+            future.result()
+    wall = time.perf_counter() - started
+    return {"rate": calls / wall, "cpu": (time.process_time() - cpu) / calls}
+
+
+def _current_rss() -> int:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def memory(name: str, url: str) -> dict[str, Any]:
+    """Peak memory of one generate call that receives a 30 MiB image: RSS growth, then tracemalloc's peak.
+
+    Both are taken around the call itself, on a client that already made one small call (imports, pools
+    and caches are not the call's memory).
+    """
+    import resource
+    import tracemalloc
+
+    def measure(generate: Callable[[], bytes]) -> dict[str, Any]:
+        rss_before = _current_rss()
+        image = generate()
+        rss_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        assert len(image) == 30 * 1024 * 1024
+        del image
+        tracemalloc.start()
+        image = generate()
+        _, traced_peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        return {"payload": len(image), "traced_peak": traced_peak, "rss_growth": rss_peak - rss_before}
+
+    if name == "kellyapi":
+        from kellyapi import KellyAPI
+
+        async def run() -> dict[str, Any]:
+            async with KellyAPI(KEY, url) as api:
+                await api.llm("warm up")
+                loop = asyncio.get_running_loop()
+                with ThreadPoolExecutor(1) as pool:  # the call runs on this loop while a thread waits for it
+                    return await loop.run_in_executor(
+                        pool,
+                        lambda: measure(
+                            lambda: asyncio.run_coroutine_threadsafe(
+                                api.generate("big", width=64, height=64), loop
+                            ).result()
+                        ),
+                    )
+
+        return asyncio.run(run())
+    from kellyapi import SyncKellyAPI
+
+    with SyncKellyAPI(KEY, url) as api:
+        api.llm("warm up")
+        return measure(lambda: api.generate("big", width=64, height=64))
+
+
+def main() -> None:
+    """Run one measurement and print its JSON."""
+    name, mode, url, *numbers = sys.argv[1:]
+    sizes = [int(number) for number in numbers]
+    stack: list[Any] = []
+    if mode == "memory":
+        result = memory(name, url)
+    elif name in ASYNC:
+
+        async def run() -> dict[str, Any]:
+            call = await async_contender(name, url, stack)
+            try:
+                if mode == "latency":
+                    return await async_latency(call, *sizes)
+                return await async_throughput(call, *sizes)
+            finally:
+                for close in stack:
+                    await close()
+
+        result = asyncio.run(run())
+    else:
+        call = sync_contender(name, url, stack)
+        try:
+            result = sync_latency(call, *sizes) if mode == "latency" else sync_throughput(call, *sizes)
+        finally:
+            for close in stack:
+                close()
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
