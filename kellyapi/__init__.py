@@ -1,8 +1,22 @@
 """Python SDK for the Kelly AI API: `KellyAPI` (async, aiohttp) and `SyncKellyAPI` (blocking, urllib3)."""
 
+from typing import TYPE_CHECKING
+
 from kellyapi import errors
 from kellyapi._async import KellyAPI
-from kellyapi._sync import SyncKellyAPI
 from kellyapi._version import __version__
 
+if TYPE_CHECKING:
+    from kellyapi._sync import SyncKellyAPI
+
 __all__ = ["KellyAPI", "SyncKellyAPI", "__version__", "errors"]
+
+
+def __getattr__(name: str) -> object:
+    # The blocking twin (and urllib3 under it) loads on first use: async users never pay its import.
+    if name == "SyncKellyAPI":
+        from kellyapi._sync import SyncKellyAPI
+
+        globals()["SyncKellyAPI"] = SyncKellyAPI
+        return SyncKellyAPI
+    raise AttributeError(f"module 'kellyapi' has no attribute {name!r}")
