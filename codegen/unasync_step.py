@@ -16,6 +16,7 @@ REPLACEMENTS = {
     "KellyAPI": "SyncKellyAPI",
     "aclose": "close",
     "ClientSession": "PoolManager",
+    "kelly_async_client": "kelly_client",
 }
 
 # (async source folder, sync twin folder), relative to the repository root.

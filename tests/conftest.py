@@ -1,4 +1,4 @@
-"""Fixtures shared by every test: the cassette player/recorder and the in-process sandbox."""
+"""Fixtures shared by every test: the cassette player and recorder (the live sandbox is `kelly_sandbox`)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pytest
 import vcr
 from hypothesis import settings
 
-from kellyapi.sandbox import Sandbox
+from kellyapi.testing import KellySandbox
 
 # Property tests try Hypothesis's default 100 examples each; `pytest --hypothesis-profile thorough` tries 5,000.
 settings.register_profile("thorough", max_examples=5000)
@@ -24,6 +24,8 @@ CASSETTES = ROOT / "cassettes"
 LIVE_URL = "https://api.kellyai.pro/"
 REPLAY_KEY = "replay-key"  # what replayed tests authenticate with; cassettes hold no key at all
 _VOLATILE_HEADERS = ("date", "server", "set-cookie")
+
+pytest_plugins = ["pytester"]
 
 
 def _drop_volatile_headers(response: dict[str, Any]) -> dict[str, Any]:
@@ -72,21 +74,6 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
-@pytest.fixture(scope="session")
-def sandbox() -> Iterator[Sandbox]:
-    """A sandbox on 127.0.0.1 for the whole test session."""
-    with Sandbox() as running:
-        yield running
-
-
-@pytest.fixture
-def live_sandbox(sandbox: Sandbox) -> Iterator[Sandbox]:
-    """The session's sandbox with its request log, connection count and fault plan emptied for this test."""
-    sandbox.state.reset()
-    yield sandbox
-    sandbox.state.reset()
-
-
 @pytest.fixture
 def silent_port() -> Iterator[int]:
     """A port that accepts connections and never answers."""
@@ -113,12 +100,12 @@ class CassetteTarget:
 
     url: str
     api_key: str
-    sandbox: Sandbox | None = None
+    sandbox: KellySandbox | None = None
 
     def fail(self, route: str, **fault: Any) -> None:
         """Plan a sandbox fault (see FaultPlan.add); replaying, the cassette already holds its outcome."""
         if self.sandbox is not None:
-            self.sandbox.faults.add(route, **fault)
+            self.sandbox.fail(route, **fault)
 
 
 def cassette_path(test_file: Path, test_name: str) -> Path:
@@ -141,7 +128,7 @@ def kelly(request: pytest.FixtureRequest) -> Iterator[CassetteTarget]:
     if live_key and request.node.get_closest_marker("faults") is None:
         target = CassetteTarget(LIVE_URL, live_key)
     else:
-        sandbox = request.getfixturevalue("live_sandbox")
+        sandbox = request.getfixturevalue("kelly_sandbox")
         target = CassetteTarget(sandbox.url, sandbox.api_key, sandbox)
     path.unlink(missing_ok=True)
     with CASSETTE_VCR.use_cassette(str(path), record_mode="once"):

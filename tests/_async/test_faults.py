@@ -12,6 +12,7 @@ from kellyapi import KellyAPI, errors
 from kellyapi.sandbox import Sandbox
 from kellyapi.sandbox.faults import HUGE_IMAGE_BYTES, huge_image
 from kellyapi.sandbox.media import png_size
+from kellyapi.testing import KellySandbox
 from tests._async.helpers import recording_sleeps
 
 ROUTE = "image/generate"
@@ -65,11 +66,11 @@ PERSISTENT = [
 RETRYABLE = [expected.kind for expected in PERSISTENT if expected.attempts > 1]
 
 
-def attempts(sandbox: Sandbox) -> int:
-    return sum(1 for received in sandbox.state.requests if received.route == ROUTE)
+def attempts(sandbox: KellySandbox) -> int:
+    return len(sandbox.requests_to(ROUTE))
 
 
-async def still_works(api: KellyAPI, sandbox: Sandbox) -> None:
+async def still_works(api: KellyAPI, sandbox: KellySandbox) -> None:
     sandbox.faults.clear()
     image = await api.generate("after the storm", width=96, height=64)
     assert png_size(image) == (96, 64)
@@ -77,64 +78,64 @@ async def still_works(api: KellyAPI, sandbox: Sandbox) -> None:
 
 @pytest.mark.parametrize("expected", PERSISTENT, ids=lambda expected: expected.kind)
 async def test_a_persistent_fault_ends_in_its_typed_error_after_the_policy_s_attempts(
-    live_sandbox: Sandbox, expected: Expected
+    kelly_sandbox: KellySandbox, expected: Expected
 ) -> None:
-    live_sandbox.faults.add(ROUTE, expected.kind, times=3)
-    async with KellyAPI(live_sandbox.api_key, live_sandbox.url, max_retries=2) as api:
+    kelly_sandbox.faults.add(ROUTE, expected.kind, times=3)
+    async with KellyAPI(kelly_sandbox.api_key, kelly_sandbox.url, max_retries=2) as api:
         sleeps = recording_sleeps(api)
         with pytest.raises(expected.error) as caught:
             await api.generate("a storm", width=64, height=64)
         assert type(caught.value) is expected.error
         assert caught.value.status_code == expected.status_code
         assert str(caught.value).startswith(expected.message)
-        assert attempts(live_sandbox) == expected.attempts
+        assert attempts(kelly_sandbox) == expected.attempts
         assert len(sleeps.waits) == expected.attempts - 1
-        await still_works(api, live_sandbox)
+        await still_works(api, kelly_sandbox)
 
 
 @pytest.mark.parametrize("kind", RETRYABLE)
-async def test_a_passing_fault_is_retried_once_and_the_call_succeeds(live_sandbox: Sandbox, kind: str) -> None:
-    live_sandbox.faults.add(ROUTE, kind)
-    async with KellyAPI(live_sandbox.api_key, live_sandbox.url, max_retries=2) as api:
+async def test_a_passing_fault_is_retried_once_and_the_call_succeeds(kelly_sandbox: KellySandbox, kind: str) -> None:
+    kelly_sandbox.faults.add(ROUTE, kind)
+    async with KellyAPI(kelly_sandbox.api_key, kelly_sandbox.url, max_retries=2) as api:
         sleeps = recording_sleeps(api)
         image = await api.generate("a passing cloud", width=80, height=72)
     assert png_size(image) == (80, 72)
-    assert attempts(live_sandbox) == 2
+    assert attempts(kelly_sandbox) == 2
     assert len(sleeps.waits) == 1
 
 
 @pytest.mark.parametrize(("kind", "least", "most"), [("429", 1.0, 1.0 + MARGIN), ("429-date", 0.9, 2.0 + MARGIN)])
 async def test_retry_after_is_waited_for_in_seconds_and_as_an_http_date(
-    live_sandbox: Sandbox, kind: str, least: float, most: float
+    kelly_sandbox: KellySandbox, kind: str, least: float, most: float
 ) -> None:
-    live_sandbox.faults.add(ROUTE, kind)
-    async with KellyAPI(live_sandbox.api_key, live_sandbox.url) as api:
+    kelly_sandbox.faults.add(ROUTE, kind)
+    async with KellyAPI(kelly_sandbox.api_key, kelly_sandbox.url) as api:
         started = time.monotonic()
         image = await api.generate("patience", width=64, height=64)
         elapsed = time.monotonic() - started
     assert image.startswith(b"\x89PNG")
     assert least <= elapsed <= most
-    assert attempts(live_sandbox) == 2
+    assert attempts(kelly_sandbox) == 2
 
 
-async def test_retry_after_beyond_the_cap_or_the_deadline_raises_at_once(live_sandbox: Sandbox) -> None:
-    live_sandbox.faults.add(ROUTE, "429", retry_after=61)
-    live_sandbox.faults.add(ROUTE, "429", retry_after=5)
-    async with KellyAPI(live_sandbox.api_key, live_sandbox.url, timeout=3) as api:
+async def test_retry_after_beyond_the_cap_or_the_deadline_raises_at_once(kelly_sandbox: KellySandbox) -> None:
+    kelly_sandbox.faults.add(ROUTE, "429", retry_after=61)
+    kelly_sandbox.faults.add(ROUTE, "429", retry_after=5)
+    async with KellyAPI(kelly_sandbox.api_key, kelly_sandbox.url, timeout=3) as api:
         for wait in (61.0, 5.0):
             started = time.monotonic()
             with pytest.raises(errors.RateLimitError) as caught:
                 await api.generate("impatience", width=64, height=64)
             assert time.monotonic() - started < MARGIN
             assert caught.value.retry_after == wait
-        assert attempts(live_sandbox) == 2
-        await still_works(api, live_sandbox)
+        assert attempts(kelly_sandbox) == 2
+        await still_works(api, kelly_sandbox)
 
 
 @pytest.mark.parametrize("kind", ["hang", "drip"])
-async def test_a_hang_or_a_drip_ends_at_the_per_call_timeout(live_sandbox: Sandbox, kind: str) -> None:
-    live_sandbox.faults.add(ROUTE, kind)
-    async with KellyAPI(live_sandbox.api_key, live_sandbox.url, timeout=60) as api:
+async def test_a_hang_or_a_drip_ends_at_the_per_call_timeout(kelly_sandbox: KellySandbox, kind: str) -> None:
+    kelly_sandbox.faults.add(ROUTE, kind)
+    async with KellyAPI(kelly_sandbox.api_key, kelly_sandbox.url, timeout=60) as api:
         started = time.monotonic()
         with pytest.raises(errors.TimeoutError) as caught:
             await api.generate("a long wait", width=64, height=64, timeout=1.0)
@@ -142,57 +143,57 @@ async def test_a_hang_or_a_drip_ends_at_the_per_call_timeout(live_sandbox: Sandb
         assert 1.0 <= elapsed <= 1.0 + MARGIN
         assert str(caught.value) == "POST image/generate: no complete answer within 1 s"
         assert caught.value.status_code is None
-        assert attempts(live_sandbox) == 1
-        await still_works(api, live_sandbox)
+        assert attempts(kelly_sandbox) == 1
+        await still_works(api, kelly_sandbox)
 
 
 @pytest.mark.parametrize("kind", ["hang", "drip"])
-async def test_the_client_timeout_bounds_a_call_and_its_retries(live_sandbox: Sandbox, kind: str) -> None:
-    live_sandbox.faults.add(ROUTE, "503")
-    live_sandbox.faults.add(ROUTE, kind)
-    async with KellyAPI(live_sandbox.api_key, live_sandbox.url, timeout=1.5) as api:
+async def test_the_client_timeout_bounds_a_call_and_its_retries(kelly_sandbox: KellySandbox, kind: str) -> None:
+    kelly_sandbox.faults.add(ROUTE, "503")
+    kelly_sandbox.faults.add(ROUTE, kind)
+    async with KellyAPI(kelly_sandbox.api_key, kelly_sandbox.url, timeout=1.5) as api:
         started = time.monotonic()
         with pytest.raises(errors.TimeoutError):
             await api.generate("a long wait", width=64, height=64)
         elapsed = time.monotonic() - started
         assert 1.5 <= elapsed <= 1.5 + MARGIN
-        assert attempts(live_sandbox) == 2
-        await still_works(api, live_sandbox)
+        assert attempts(kelly_sandbox) == 2
+        await still_works(api, kelly_sandbox)
 
 
-async def test_a_slow_drip_within_the_timeout_is_a_complete_answer(live_sandbox: Sandbox) -> None:
-    live_sandbox.faults.add(ROUTE, "drip", drip_interval=0.0005)
-    async with KellyAPI(live_sandbox.api_key, live_sandbox.url, timeout=30) as api:
+async def test_a_slow_drip_within_the_timeout_is_a_complete_answer(kelly_sandbox: KellySandbox) -> None:
+    kelly_sandbox.faults.add(ROUTE, "drip", drip_interval=0.0005)
+    async with KellyAPI(kelly_sandbox.api_key, kelly_sandbox.url, timeout=30) as api:
         image = await api.generate("slowly", width=64, height=64)
     assert png_size(image) == (64, 64)
 
 
-async def test_a_30_mib_image_arrives_whole(live_sandbox: Sandbox) -> None:
-    live_sandbox.faults.add(ROUTE, "huge")
-    async with KellyAPI(live_sandbox.api_key, live_sandbox.url) as api:
+async def test_a_30_mib_image_arrives_whole(kelly_sandbox: KellySandbox) -> None:
+    kelly_sandbox.faults.add(ROUTE, "huge")
+    async with KellyAPI(kelly_sandbox.api_key, kelly_sandbox.url) as api:
         image = await api.generate("a big one", width=64, height=64)
     assert len(image) == HUGE_IMAGE_BYTES
     assert image == huge_image()
 
 
-async def test_a_body_over_max_response_bytes_is_refused_without_a_retry(live_sandbox: Sandbox) -> None:
-    live_sandbox.faults.add(ROUTE, "huge")
+async def test_a_body_over_max_response_bytes_is_refused_without_a_retry(kelly_sandbox: KellySandbox) -> None:
+    kelly_sandbox.faults.add(ROUTE, "huge")
     limit = 1024 * 1024
-    async with KellyAPI(live_sandbox.api_key, live_sandbox.url, max_response_bytes=limit) as api:
+    async with KellyAPI(kelly_sandbox.api_key, kelly_sandbox.url, max_response_bytes=limit) as api:
         with pytest.raises(errors.InvalidContent) as caught:
             await api.generate("too big", width=64, height=64)
         assert (
             str(caught.value) == "POST image/generate: the response is larger than max_response_bytes (1,048,576 bytes)"
         )
-        assert attempts(live_sandbox) == 1
-        await still_works(api, live_sandbox)
+        assert attempts(kelly_sandbox) == 1
+        await still_works(api, kelly_sandbox)
 
 
-async def test_a_redirect_is_not_followed_and_the_key_stays_home(live_sandbox: Sandbox) -> None:
+async def test_a_redirect_is_not_followed_and_the_key_stays_home(kelly_sandbox: KellySandbox) -> None:
     secret = "sk-never-elsewhere-42"
     with Sandbox() as elsewhere:
-        live_sandbox.faults.add(ROUTE, status=307, headers={"Location": elsewhere.url + ROUTE}, body="")
-        async with KellyAPI(secret, live_sandbox.url) as api:
+        kelly_sandbox.faults.add(ROUTE, status=307, headers={"Location": elsewhere.url + ROUTE}, body="")
+        async with KellyAPI(secret, kelly_sandbox.url) as api:
             with pytest.raises(errors.GenericApiError) as caught:
                 await api.generate("follow me", width=64, height=64)
         assert elsewhere.state.connections == 0
@@ -203,22 +204,22 @@ async def test_a_redirect_is_not_followed_and_the_key_stays_home(live_sandbox: S
 
 
 async def test_no_fault_puts_the_key_in_an_error_a_repr_or_a_debug_log(
-    live_sandbox: Sandbox, caplog: pytest.LogCaptureFixture
+    kelly_sandbox: KellySandbox, caplog: pytest.LogCaptureFixture
 ) -> None:
     secret = "sk-hush-0123456789"
     caplog.set_level("DEBUG", logger="kellyapi")
     shown: list[str] = []
-    async with KellyAPI(secret, live_sandbox.url, max_retries=1, timeout=5) as api:
+    async with KellyAPI(secret, kelly_sandbox.url, max_retries=1, timeout=5) as api:
         shown += [repr(api), str(api)]
         kinds = [expected.kind for expected in PERSISTENT] + ["hang"]
         for kind in kinds:
-            live_sandbox.faults.clear()
-            live_sandbox.faults.add(ROUTE, kind, times=2)
+            kelly_sandbox.faults.clear()
+            kelly_sandbox.faults.add(ROUTE, kind, times=2)
             with pytest.raises(errors.BaseError) as caught:
                 await api.generate("a secret storm", width=64, height=64, timeout=0.5 if kind == "hang" else None)
             shown += [str(caught.value), repr(caught.value), repr(caught.value.detail), repr(vars(caught.value))]
-        live_sandbox.faults.clear()
-        live_sandbox.faults.add(ROUTE, status=401, detail=f"Invalid key {secret}; the key {secret} is revoked")
+        kelly_sandbox.faults.clear()
+        kelly_sandbox.faults.add(ROUTE, status=401, detail=f"Invalid key {secret}; the key {secret} is revoked")
         with pytest.raises(errors.InvalidApiKey) as echoed:
             await api.generate("an echo", width=64, height=64)
         shown += [str(echoed.value), repr(echoed.value.detail)]

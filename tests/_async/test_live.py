@@ -8,39 +8,39 @@ import aiohttp
 import pytest
 
 from kellyapi import KellyAPI, errors
-from kellyapi.sandbox import Sandbox
+from kellyapi.testing import KellySandbox
 
 
-async def test_sequential_calls_reuse_one_connection(live_sandbox: Sandbox) -> None:
-    async with KellyAPI(live_sandbox.api_key, live_sandbox.url) as api:
+async def test_sequential_calls_reuse_one_connection(kelly_sandbox: KellySandbox) -> None:
+    async with KellyAPI(kelly_sandbox.api_key, kelly_sandbox.url) as api:
         for _ in range(10):
             assert await api.llm("hello")
-    assert live_sandbox.state.connections == 1
-    assert len(live_sandbox.state.requests) == 10
+    assert kelly_sandbox.connections == 1
+    assert len(kelly_sandbox.requests) == 10
 
 
-async def test_a_session_you_pass_serves_three_calls_and_stays_open(live_sandbox: Sandbox) -> None:
+async def test_a_session_you_pass_serves_three_calls_and_stays_open(kelly_sandbox: KellySandbox) -> None:
     async with aiohttp.ClientSession() as session:
-        api = KellyAPI(api_key=live_sandbox.api_key, api=live_sandbox.url, session=lambda: session)
+        api = KellyAPI(api_key=kelly_sandbox.api_key, api=kelly_sandbox.url, session=lambda: session)
         assert await api.llm(prompt="First question")
         assert await api.llm(prompt="Second question")
         assert await api.generate(prompt="An image", width=64, height=64)
         await api.aclose()
-        again = KellyAPI(api_key=live_sandbox.api_key, api=live_sandbox.url, session=session)
+        again = KellyAPI(api_key=kelly_sandbox.api_key, api=kelly_sandbox.url, session=session)
         assert await again.llm(prompt="Still open after the client closed")
         await again.aclose()
         assert await again.llm(prompt="A borrowed session outlives aclose")
 
 
-async def test_the_session_class_gives_a_client_owned_pool(live_sandbox: Sandbox) -> None:
-    async with KellyAPI(live_sandbox.api_key, live_sandbox.url, session=aiohttp.ClientSession) as api:
+async def test_the_session_class_gives_a_client_owned_pool(kelly_sandbox: KellySandbox) -> None:
+    async with KellyAPI(kelly_sandbox.api_key, kelly_sandbox.url, session=aiohttp.ClientSession) as api:
         assert await api.sd_models()
         assert await api.sdxl_models()
-    assert live_sandbox.state.connections == 1
+    assert kelly_sandbox.connections == 1
 
 
-async def test_a_closed_client_reopens_on_the_next_call(live_sandbox: Sandbox) -> None:
-    api = KellyAPI(live_sandbox.api_key, live_sandbox.url)
+async def test_a_closed_client_reopens_on_the_next_call(kelly_sandbox: KellySandbox) -> None:
+    api = KellyAPI(kelly_sandbox.api_key, kelly_sandbox.url)
     assert await api.voice_models()
     await api.aclose()
     assert await api.voice_models()
@@ -66,21 +66,21 @@ async def test_a_silent_server_times_out_within_the_call_timeout(silent_port: in
     assert elapsed < 5, "the call outlived its timeout by far"
 
 
-async def test_the_server_sees_what_the_sdk_sends(live_sandbox: Sandbox) -> None:
-    async with KellyAPI(live_sandbox.api_key, live_sandbox.url) as api:
+async def test_the_server_sees_what_the_sdk_sends(kelly_sandbox: KellySandbox) -> None:
+    async with KellyAPI(kelly_sandbox.api_key, kelly_sandbox.url) as api:
         await api.text2write("Dear diary")
-    (received,) = live_sandbox.state.requests
+    (received,) = kelly_sandbox.requests
     assert received.route == "write/notes"
     assert received.body == {"code": "Dear diary", "responseType": "base64data"}
 
 
 async def test_debug_logs_name_each_attempt_but_never_the_key(
-    live_sandbox: Sandbox, caplog: pytest.LogCaptureFixture
+    kelly_sandbox: KellySandbox, caplog: pytest.LogCaptureFixture
 ) -> None:
-    live_sandbox.faults.add("image/generate", status=503, detail="Overloaded")
+    kelly_sandbox.faults.add("image/generate", status=503, detail="Overloaded")
     caplog.set_level("DEBUG", logger="kellyapi")
     secret = "sk-log-secret-123"
-    async with KellyAPI(secret, live_sandbox.url) as api:
+    async with KellyAPI(secret, kelly_sandbox.url) as api:
         assert await api.generate("a cat", width=64, height=64)
     messages = [record.getMessage() for record in caplog.records if record.name == "kellyapi"]
     assert any(m.startswith("POST image/generate -> 503 (attempt 1, ") for m in messages), messages

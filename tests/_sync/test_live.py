@@ -9,39 +9,39 @@ import urllib3
 import pytest
 
 from kellyapi import SyncKellyAPI, errors
-from kellyapi.sandbox import Sandbox
+from kellyapi.testing import KellySandbox
 
 
-def test_sequential_calls_reuse_one_connection(live_sandbox: Sandbox) -> None:
-    with SyncKellyAPI(live_sandbox.api_key, live_sandbox.url) as api:
+def test_sequential_calls_reuse_one_connection(kelly_sandbox: KellySandbox) -> None:
+    with SyncKellyAPI(kelly_sandbox.api_key, kelly_sandbox.url) as api:
         for _ in range(10):
             assert api.llm("hello")
-    assert live_sandbox.state.connections == 1
-    assert len(live_sandbox.state.requests) == 10
+    assert kelly_sandbox.connections == 1
+    assert len(kelly_sandbox.requests) == 10
 
 
-def test_a_session_you_pass_serves_three_calls_and_stays_open(live_sandbox: Sandbox) -> None:
+def test_a_session_you_pass_serves_three_calls_and_stays_open(kelly_sandbox: KellySandbox) -> None:
     with urllib3.PoolManager() as session:
-        api = SyncKellyAPI(api_key=live_sandbox.api_key, api=live_sandbox.url, session=lambda: session)
+        api = SyncKellyAPI(api_key=kelly_sandbox.api_key, api=kelly_sandbox.url, session=lambda: session)
         assert api.llm(prompt="First question")
         assert api.llm(prompt="Second question")
         assert api.generate(prompt="An image", width=64, height=64)
         api.close()
-        again = SyncKellyAPI(api_key=live_sandbox.api_key, api=live_sandbox.url, session=session)
+        again = SyncKellyAPI(api_key=kelly_sandbox.api_key, api=kelly_sandbox.url, session=session)
         assert again.llm(prompt="Still open after the client closed")
         again.close()
         assert again.llm(prompt="A borrowed session outlives aclose")
 
 
-def test_the_session_class_gives_a_client_owned_pool(live_sandbox: Sandbox) -> None:
-    with SyncKellyAPI(live_sandbox.api_key, live_sandbox.url, session=urllib3.PoolManager) as api:
+def test_the_session_class_gives_a_client_owned_pool(kelly_sandbox: KellySandbox) -> None:
+    with SyncKellyAPI(kelly_sandbox.api_key, kelly_sandbox.url, session=urllib3.PoolManager) as api:
         assert api.sd_models()
         assert api.sdxl_models()
-    assert live_sandbox.state.connections == 1
+    assert kelly_sandbox.connections == 1
 
 
-def test_a_closed_client_reopens_on_the_next_call(live_sandbox: Sandbox) -> None:
-    api = SyncKellyAPI(live_sandbox.api_key, live_sandbox.url)
+def test_a_closed_client_reopens_on_the_next_call(kelly_sandbox: KellySandbox) -> None:
+    api = SyncKellyAPI(kelly_sandbox.api_key, kelly_sandbox.url)
     assert api.voice_models()
     api.close()
     assert api.voice_models()
@@ -67,21 +67,21 @@ def test_a_silent_server_times_out_within_the_call_timeout(silent_port: int) -> 
     assert elapsed < 5, "the call outlived its timeout by far"
 
 
-def test_the_server_sees_what_the_sdk_sends(live_sandbox: Sandbox) -> None:
-    with SyncKellyAPI(live_sandbox.api_key, live_sandbox.url) as api:
+def test_the_server_sees_what_the_sdk_sends(kelly_sandbox: KellySandbox) -> None:
+    with SyncKellyAPI(kelly_sandbox.api_key, kelly_sandbox.url) as api:
         api.text2write("Dear diary")
-    (received,) = live_sandbox.state.requests
+    (received,) = kelly_sandbox.requests
     assert received.route == "write/notes"
     assert received.body == {"code": "Dear diary", "responseType": "base64data"}
 
 
 def test_debug_logs_name_each_attempt_but_never_the_key(
-    live_sandbox: Sandbox, caplog: pytest.LogCaptureFixture
+    kelly_sandbox: KellySandbox, caplog: pytest.LogCaptureFixture
 ) -> None:
-    live_sandbox.faults.add("image/generate", status=503, detail="Overloaded")
+    kelly_sandbox.faults.add("image/generate", status=503, detail="Overloaded")
     caplog.set_level("DEBUG", logger="kellyapi")
     secret = "sk-log-secret-123"
-    with SyncKellyAPI(secret, live_sandbox.url) as api:
+    with SyncKellyAPI(secret, kelly_sandbox.url) as api:
         assert api.generate("a cat", width=64, height=64)
     messages = [record.getMessage() for record in caplog.records if record.name == "kellyapi"]
     assert any(m.startswith("POST image/generate -> 503 (attempt 1, ") for m in messages), messages

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from kellyapi import KellyAPI
-from kellyapi.sandbox import Sandbox
+from kellyapi.testing import KellySandbox
 
 EXAMPLES = Path(__file__).parent / "docs_examples"
 # Run a guide example as written; the session example only defines main(), as the guide shows it.
@@ -38,8 +38,8 @@ def run_python(code: str, *args: str, env: dict[str, str]) -> subprocess.Complet
     )
 
 
-def test_one_client_serves_successive_asyncio_runs(live_sandbox: Sandbox) -> None:
-    api = KellyAPI(live_sandbox.api_key, live_sandbox.url)
+def test_one_client_serves_successive_asyncio_runs(kelly_sandbox: KellySandbox) -> None:
+    api = KellyAPI(kelly_sandbox.api_key, kelly_sandbox.url)
 
     async def ask(prompt: str) -> str:
         return await api.llm(prompt)
@@ -47,33 +47,33 @@ def test_one_client_serves_successive_asyncio_runs(live_sandbox: Sandbox) -> Non
     assert asyncio.run(ask("first loop"))
     assert asyncio.run(ask("second loop"))
     assert asyncio.run(ask("third loop"))
-    assert live_sandbox.state.connections == 3  # one pool per loop, each closed with its loop
+    assert kelly_sandbox.connections == 3  # one pool per loop, each closed with its loop
 
 
-def test_gather_of_500_calls_on_one_client(live_sandbox: Sandbox) -> None:
+def test_gather_of_500_calls_on_one_client(kelly_sandbox: KellySandbox) -> None:
     async def main() -> list[str]:
-        async with KellyAPI(live_sandbox.api_key, live_sandbox.url) as api:
+        async with KellyAPI(kelly_sandbox.api_key, kelly_sandbox.url) as api:
             return await asyncio.gather(*(api.llm(f"question {i}") for i in range(500)))
 
     answers = asyncio.run(main())
     assert len(answers) == 500
     assert all(f"'question {i}'" in answer for i, answer in enumerate(answers))
-    assert len(live_sandbox.state.requests) == 500
-    assert live_sandbox.state.connections <= 100
+    assert len(kelly_sandbox.requests) == 500
+    assert kelly_sandbox.connections <= 100
 
 
 @pytest.mark.parametrize(
     "example", ["basic_usage.py", "session_reuse.py", "concurrent_requests.py", "different_contexts.py"]
 )
-def test_the_usage_guide_examples_run_unchanged_without_warnings(live_sandbox: Sandbox, example: str) -> None:
-    result = run_python(RUNNER, str(EXAMPLES / example), env={"KELLY_API_URL": live_sandbox.url})
+def test_the_usage_guide_examples_run_unchanged_without_warnings(kelly_sandbox: KellySandbox, example: str) -> None:
+    result = run_python(RUNNER, str(EXAMPLES / example), env={"KELLY_API_URL": kelly_sandbox.url})
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
-    assert len(live_sandbox.state.requests) >= 1
-    assert all(request.status == 200 for request in live_sandbox.state.requests)
+    assert len(kelly_sandbox.requests) >= 1
+    assert all(request.status == 200 for request in kelly_sandbox.requests)
 
 
-def test_a_client_never_closed_leaves_no_warning(live_sandbox: Sandbox) -> None:
+def test_a_client_never_closed_leaves_no_warning(kelly_sandbox: KellySandbox) -> None:
     code = textwrap.dedent(
         """
         import asyncio, gc
@@ -88,6 +88,6 @@ def test_a_client_never_closed_leaves_no_warning(live_sandbox: Sandbox) -> None:
         gc.collect()
         """
     )
-    result = run_python(code, env={"KELLY_API_URL": live_sandbox.url})
+    result = run_python(code, env={"KELLY_API_URL": kelly_sandbox.url})
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""

@@ -9,7 +9,7 @@ import pytest
 import vcr.errors
 
 from kellyapi import KellyAPI, SyncKellyAPI
-from kellyapi.sandbox import Sandbox
+from kellyapi.testing import KellySandbox
 from tests.conftest import CASSETTE_VCR, CASSETTES, LIVE_URL, REPLAY_KEY
 
 SECRET = "sk-live-0123456789abcdef"
@@ -26,7 +26,7 @@ def test_no_cassette_holds_a_key_or_an_authorization_header() -> None:
         assert REPLAY_KEY not in text, path
 
 
-def record_with_both_twins(sandbox: Sandbox, path: Path) -> None:
+def record_with_both_twins(sandbox: KellySandbox, path: Path) -> None:
     with CASSETTE_VCR.use_cassette(str(path), record_mode="all"):
         with SyncKellyAPI(SECRET, sandbox.url) as api:
             api.llm("recorded by the sync twin")
@@ -38,9 +38,9 @@ def record_with_both_twins(sandbox: Sandbox, path: Path) -> None:
         asyncio.run(main())
 
 
-def test_recording_filters_the_key_on_both_twins(live_sandbox: Sandbox, tmp_path: Path) -> None:
+def test_recording_filters_the_key_on_both_twins(kelly_sandbox: KellySandbox, tmp_path: Path) -> None:
     path = tmp_path / "recorded.yaml"
-    record_with_both_twins(live_sandbox, path)
+    record_with_both_twins(kelly_sandbox, path)
     text = path.read_text()
     assert "recorded by the sync twin" in text
     assert "recorded by the async twin" in text

@@ -12,7 +12,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from kellyapi.sandbox import Sandbox
+from kellyapi.testing import KellySandbox
 
 ROOT = Path(__file__).resolve().parents[2]
 WHEELHOUSE = ROOT / ".cache" / "old-kellyapi-wheels"
@@ -55,7 +55,7 @@ OLD_CLIENT_SCRIPT = textwrap.dedent(
 )
 
 
-def test_the_original_client_is_happy_with_the_sandbox(live_sandbox: Sandbox, tmp_path: Path) -> None:
+def test_the_original_client_is_happy_with_the_sandbox(kelly_sandbox: KellySandbox, tmp_path: Path) -> None:
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
     python = str(venv / "bin" / "python")
@@ -66,7 +66,7 @@ def test_the_original_client_is_happy_with_the_sandbox(live_sandbox: Sandbox, tm
     script = tmp_path / "old_client.py"
     script.write_text(OLD_CLIENT_SCRIPT)
     result = subprocess.run(
-        [python, str(script), live_sandbox.url], cwd=tmp_path, capture_output=True, text=True, timeout=120
+        [python, str(script), kelly_sandbox.url], cwd=tmp_path, capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 0, result.stderr
     got = json.loads(result.stdout)
@@ -86,5 +86,5 @@ def test_the_original_client_is_happy_with_the_sandbox(live_sandbox: Sandbox, tm
     assert got["voice2text"] == "hello old client"
     assert got["text2write"][0] > 0
     assert got["code2image"][0] > 0
-    assert {request.status for request in live_sandbox.state.requests} == {200}
-    assert len(live_sandbox.state.requests) == 14
+    assert {request.status for request in kelly_sandbox.requests} == {200}
+    assert len(kelly_sandbox.requests) == 14

@@ -20,8 +20,11 @@ SCHEMA.config.generation.update(modes=[GenerationMode.POSITIVE, GenerationMode.N
 
 
 @SCHEMA.parametrize()
-def test_no_request_makes_the_sandbox_fail(case: schemathesis.Case, sandbox: Sandbox) -> None:
-    response = case.call(base_url=sandbox.url.rstrip("/"), headers={"Authorization": f"Bearer {sandbox.api_key}"})
+def test_no_request_makes_the_sandbox_fail(case: schemathesis.Case, kelly_sandbox_server: Sandbox) -> None:
+    response = case.call(
+        base_url=kelly_sandbox_server.url.rstrip("/"),
+        headers={"Authorization": f"Bearer {kelly_sandbox_server.api_key}"},
+    )
     case.validate_response(
         response,
         checks=[not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance],

@@ -1,0 +1,93 @@
+"""kellyapi.testing from a user's side: the README's example suite in a fresh venv with only kellyapi and pytest,
+and the fixtures' isolation between tests.
+
+`.ci/run` downloads the wheels kellyapi and pytest need into .cache/user-wheels, so the venv installs
+offline; without that folder pip uses the index.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+WHEELHOUSE = ROOT / ".cache" / "user-wheels"
+EXAMPLE = re.compile(r"<!-- example: (\S+) -->\n```python\n(.*?)```", re.S)
+
+
+def readme_examples() -> dict[str, str]:
+    """The README's example files, by name."""
+    return dict(EXAMPLE.findall((ROOT / "README.md").read_text(encoding="utf-8")))
+
+
+def test_the_readme_example_suite_passes_with_only_kellyapi_and_pytest_installed(tmp_path: Path) -> None:
+    examples = readme_examples()
+    assert set(examples) == {"posters.py", "test_posters.py"}
+    offline = ["--no-index", "--find-links", str(WHEELHOUSE)] if WHEELHOUSE.is_dir() else []
+    wheels = tmp_path / "wheels"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(wheels), str(ROOT), *offline],
+        check=True,
+        timeout=600,
+        capture_output=True,
+    )
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    python = str(venv / "bin" / "python")
+    (wheel,) = wheels.glob("kellyapi-*.whl")
+    subprocess.run(
+        [python, "-m", "pip", "install", "-q", str(wheel), "pytest", *offline],
+        check=True,
+        timeout=600,
+        capture_output=True,
+    )
+    project = tmp_path / "project"
+    project.mkdir()
+    for name, code in examples.items():
+        (project / name).write_text(code, encoding="utf-8")
+
+    result = subprocess.run(
+        [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-W", "error", "test_posters.py"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "5 passed" in result.stdout
+    installed = subprocess.run(
+        [python, "-m", "pip", "list", "--format=freeze"], capture_output=True, text=True, check=True
+    ).stdout
+    assert not re.search(r"^(pytest-asyncio|anyio|vcrpy|hypothesis)==", installed, re.M | re.I)
+
+
+def test_faults_and_requests_of_one_test_never_reach_the_next(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        from kellyapi import errors
+
+        def test_plans_faults_and_leaves_them(kelly_sandbox, kelly_client):
+            kelly_sandbox.fail("*", "503", times=50)
+            kelly_sandbox.faults.randomly(1.0, seed=1)
+            try:
+                kelly_client.sd_models(timeout=2)
+            except errors.BaseError:
+                pass
+            assert kelly_sandbox.requests
+
+        def test_starts_clean(kelly_sandbox, kelly_client):
+            assert kelly_sandbox.requests == []
+            assert kelly_client.sd_models()
+            assert [r.status for r in kelly_sandbox.requests] == [200]
+
+        def test_one_sandbox_per_session(kelly_sandbox_server, kelly_sandbox):
+            assert kelly_sandbox.sandbox is kelly_sandbox_server
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-W", "error::ResourceWarning")
+    result.assert_outcomes(passed=3)
