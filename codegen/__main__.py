@@ -27,6 +27,8 @@ def expected_files(spec_path: Path = spec.SPEC_PATH) -> tuple[dict[str, str], li
         "kellyapi/_core/endpoints.py": render.render_endpoints(operations),
         "kellyapi/_async/api.py": render.render_api(operations),
         "kellyapi/sandbox/routes.py": render.render_sandbox_routes(operations),
+        "kellyapi/cli/commands.py": render.render_cli_commands(operations),
+        "tests/cli/test_commands.py": render.render_cli_tests(operations),
     }
     async_sources: dict[str, str] = {}
     for async_folder, _ in unasync_step.TWIN_FOLDERS:

@@ -226,3 +226,105 @@ def render_sandbox_routes(operations: list[Operation]) -> str:
         + "".join(routes)
         + ")\n"
     )
+
+
+def _cli_help(field: Field) -> str:
+    media_type = field.schema.get("contentMediaType")
+    if media_type:
+        return f"A {media_type.rsplit('/', 1)[1].upper()} file, or - to read it from standard input."
+    return str(field.schema.get("description", ""))
+
+
+def _cli_argument_source(field: Field, constants: _Constants) -> str:
+    schema = field.schema
+    args = [
+        f"name={_q(field.python_name)}",
+        f"kind={_q(field.kind)}",
+        f"required={'default' not in schema}",
+        f"help={_q(_cli_help(field))}",
+    ]
+    if "default" in schema:
+        args.append(f"default={constants.default_source(field, module_prefix='endpoints.')}")
+    if "contentMediaType" in schema:
+        args.append(f"media_type={_q(schema['contentMediaType'])}")
+    return _call("Argument", args, "            ")
+
+
+def render_cli_commands(operations: list[Operation]) -> str:
+    """kellyapi/cli/commands.py: one `kellyapi` command per operation, its arguments taken from the spec."""
+    constants = _Constants()
+    commands = []
+    for op in operations:
+        arguments = "".join(
+            f"\n            {_cli_argument_source(op.field(name), constants)}," for name in op.python_params
+        )
+        media = f"        result_media_type={_q(op.result_media_type)},\n" if op.result_media_type else ""
+        commands.append(
+            "    Command(\n"
+            f"        name={_q(op.python_name)},\n"
+            f"        help={_q(op.summary)},\n"
+            f"        arguments=({arguments}{chr(10) + '        ' if arguments else ''}),\n"
+            f"        result_kind={_q(op.result_kind)},\n"
+            f"{media}"
+            "    ),\n"
+        )
+    return (
+        HEADER + '"""The `kellyapi` commands, one per endpoint, with the arguments the spec gives it."""\n\n'
+        "from __future__ import annotations\n\n"
+        "from kellyapi._core import endpoints\n"
+        "from kellyapi.cli.command import Argument, Command\n\n"
+        "COMMANDS: tuple[Command, ...] = (\n" + "".join(commands) + ")\n"
+    )
+
+
+# Media arguments of the generated CLI tests stand for sample files that the test's fixture writes.
+CLI_TEST_MEDIA = {"image/png": "<image.png>", "audio/wav": "<audio.wav>"}
+_CLI_TEST_TEXT = "hello from the command line"
+_CLI_TEST_OPTION_TEXT = "soft light"
+_CLI_TEST_MAX_DEFAULT = 40
+
+
+def _cli_test_value(field: Field) -> str | int:
+    """A value the spec accepts, chosen to exercise the argument: examples first, small images."""
+    schema = field.schema
+    if field.kind == "media":
+        return CLI_TEST_MEDIA[schema["contentMediaType"]]
+    if field.kind == "int":
+        return int(schema.get("minimum", schema.get("default", 1)))
+    if schema.get("examples"):
+        return str(schema["examples"][0])
+    default = schema.get("default")
+    if isinstance(default, str) and len(default) <= _CLI_TEST_MAX_DEFAULT:
+        return default
+    return _CLI_TEST_TEXT if "default" not in schema else _CLI_TEST_OPTION_TEXT
+
+
+def render_cli_tests(operations: list[Operation]) -> str:
+    """tests/cli/test_commands.py: one test per command, giving every argument on the command line."""
+    tests = []
+    for op in operations:
+        argv: list[str] = [op.python_name]
+        expected: dict[str, str | int] = {}
+        for name in op.python_params:
+            field = op.field(name)
+            value = _cli_test_value(field)
+            expected[name] = value
+            if "default" in field.schema:
+                argv.append("--" + name.replace("_", "-"))
+            argv.append(str(value))
+        argv_lines = "".join(f"            {_q(arg)},\n" for arg in argv)
+        expected_lines = "".join(f"            {_q(name)}: {_q(value)},\n" for name, value in expected.items())
+        expected_block = f"{{\n{expected_lines}        }}" if expected else "{}"
+        tests.append(
+            f"def test_{op.python_name}(cli: CliCheck) -> None:\n"
+            f"    cli.check(\n"
+            f"        [\n{argv_lines}        ],\n"
+            f"        {expected_block},\n"
+            f"    )\n"
+        )
+    return (
+        HEADER + '"""Every endpoint command against the sandbox, with every argument given: the call the SDK would\n'
+        'make, its result where the README says it goes (file, stdout or --json), and nothing on stderr."""\n\n'
+        "from __future__ import annotations\n\n"
+        "from tests.cli.check import CliCheck\n\n\n" + "\n\n".join(tests)
+    )

@@ -1,18 +1,16 @@
-"""The `kellyapi` command: `kellyapi demo` calls every endpoint through both clients and saves the results."""
+"""`kellyapi demo`: every endpoint through both clients, results saved; without a key, against the sandbox."""
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import json
 import os
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from kellyapi import KellyAPI, SyncKellyAPI, errors
+from kellyapi import KellyAPI, SyncKellyAPI
 from kellyapi._core.config import API_KEY_ENV
 
 IMAGE, AUDIO = "<the generated image>", "<the generated speech>"
@@ -93,21 +91,3 @@ def demo(out: Path) -> int:
             print(f"{twin:5}  {name:12}  {summary:44}  {path}")
     print(f"Done: {len(DEMO_CALLS)} endpoints x 2 clients, results in {out}/")
     return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of the `kellyapi` command."""
-    parser = argparse.ArgumentParser(prog="kellyapi", description="The Kelly AI API from the command line.")
-    commands = parser.add_subparsers(dest="command", required=True)
-    demo_parser = commands.add_parser("demo", help="call every endpoint through both clients and save the results")
-    demo_parser.add_argument("--out", type=Path, default=Path("kelly-demo"), help="folder for the results")
-    args = parser.parse_args(argv)
-    try:
-        return demo(args.out)
-    except errors.BaseError as exc:
-        print(f"kellyapi: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

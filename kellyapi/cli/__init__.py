@@ -1,0 +1,70 @@
+"""The `kellyapi` command: one subcommand per endpoint (generated from the spec), `batch` and `demo`.
+
+Every failure ends in one line on stderr and an exit code from `kellyapi.cli.exits`, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from kellyapi import errors
+from kellyapi._version import __version__
+from kellyapi.cli import batch, connection, endpoint, exits
+from kellyapi.cli.commands import COMMANDS
+from kellyapi.cli.demo import DEMO_CALLS, demo
+
+__all__ = ["DEMO_CALLS", "EPILOG", "build_parser", "main"]
+
+EPILOG = f"""exit codes:
+  {exits.OK}    done
+  {exits.FAILED}    batch: some prompts failed (the others are saved); or an output could not be written
+  {exits.USAGE}    bad arguments, an unreadable input file, or InvalidRequest
+  {exits.INVALID_API_KEY}    InvalidApiKey: no key (set KELLY_API_KEY, or use --sandbox) or a refused one
+  {exits.RATE_LIMITED}    RateLimitError: still rate-limited after the retries
+  {exits.TIMED_OUT}    TimeoutError: no complete answer within --timeout
+  {exits.CONNECTION_FAILED}    ConnectionError: the API could not be reached
+  {exits.API_ERROR}    another API failure (GenericApiError, InvalidContent)
+  {exits.INTERRUPTED}  interrupted (Ctrl-C); a batch resumes when run again
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="kellyapi",
+        description="The Kelly AI API from the command line. The key is read from $KELLY_API_KEY.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"kellyapi {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    shared = [connection.connection_options()]
+    for command in COMMANDS:
+        endpoint.add_parser(commands, command, shared)
+    batch.add_parser(commands, shared)
+    demo_parser = commands.add_parser("demo", help="Call every endpoint through both clients and save the results.")
+    demo_parser.add_argument("--out", type=Path, default=Path("kelly-demo"), help="folder for the results")
+    demo_parser.set_defaults(handler=lambda args: demo(args.out))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `kellyapi` command; returns its exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.handler(args)
+    except errors.BaseError as exc:
+        print(f"kellyapi: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return exits.for_error(exc)
+    except exits.CommandError as exc:
+        print(f"kellyapi: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("kellyapi: interrupted", file=sys.stderr)
+        return exits.INTERRUPTED
+    except BrokenPipeError:  # `kellyapi sd_models | head -1`: the reader left, which is not an error
+        sys.stderr.close()
+        return exits.OK
+    return code

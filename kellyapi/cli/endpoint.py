@@ -1,0 +1,137 @@
+"""One endpoint as a command: its parser built from the generated `Command`, the call, and where the result goes."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from kellyapi.cli import connection, files
+from kellyapi.cli.command import Argument, Command
+from kellyapi.cli.exits import OK, CommandError
+from kellyapi.cli.progress import spinner
+
+_DEFAULT_SHOWN = 40  # longer defaults (the negative prompt) are cut short in --help
+
+
+def _shown_default(default: str | int | None) -> str:
+    text = str(default)
+    return text if len(text) <= _DEFAULT_SHOWN else text[: _DEFAULT_SHOWN - 3] + "..."
+
+
+def add_arguments(parser: argparse.ArgumentParser, arguments: tuple[Argument, ...]) -> None:
+    """Add `arguments` to `parser`: required ones positional, the others `--long-options` showing their default."""
+    for argument in arguments:
+        kind = int if argument.kind == "int" else str
+        if argument.required:
+            metavar = argument.name.removesuffix("_data").upper()
+            parser.add_argument(argument.name, type=kind, metavar=metavar, help=argument.help)
+        else:
+            parser.add_argument(
+                argument.flag,
+                dest=argument.name,
+                type=kind,
+                default=None,  # not given: the SDK's default, which --help shows
+                metavar=argument.name.upper(),
+                help=f"{argument.help} (default: {_shown_default(argument.default)})",
+            )
+
+
+def add_parser(commands: Any, command: Command, parents: list[argparse.ArgumentParser]) -> None:
+    """Add the subcommand of one endpoint."""
+    parser = commands.add_parser(command.name, help=command.help, description=command.help, parents=parents)
+    add_arguments(parser, command.arguments)
+    if command.result_kind == "bytes":
+        suffix = files.suffix_for(command.result_media_type)
+        parser.add_argument(
+            "-o",
+            "--output",
+            metavar="FILE",
+            help=f"where to save the {suffix[1:].upper()}; - for standard output"
+            f" (default: a name made from the {_name_source(command) or 'command'}, in this folder)",
+        )
+    parser.add_argument("--json", action="store_true", help="print a JSON summary (path, bytes, model, seconds)")
+    parser.set_defaults(handler=lambda args: run(command, args))
+
+
+def _name_source(command: Command) -> str | None:
+    """The argument a result's file name is made from: the first text (prompt, text), else the input file."""
+    texts = [a.name for a in command.arguments if a.required and a.kind == "str"]
+    media = [a.name for a in command.arguments if a.kind == "media"]
+    return next(iter(texts + media), None)
+
+
+def call_arguments(command: Command, args: argparse.Namespace) -> dict[str, object]:
+    """The SDK keyword arguments given on the command line, media files read."""
+    given: dict[str, object] = {}
+    for argument in command.arguments:
+        value = getattr(args, argument.name)
+        if value is None:
+            continue
+        given[argument.name] = files.read_media(value) if argument.kind == "media" else value
+    return given
+
+
+def output_path(command: Command, args: argparse.Namespace) -> Path | None:
+    """Where a media result goes: -o FILE, None for standard output, else a new file named after the input."""
+    if args.output == files.STDIO:
+        return None
+    if args.output:
+        return Path(args.output)
+    source = _name_source(command)
+    value = getattr(args, source) if source else None
+    argument = next((a for a in command.arguments if a.name == source), None)
+    if value is None or value == files.STDIO:
+        stem = command.name
+    elif argument is not None and argument.kind == "media":
+        stem = f"{files.slug(Path(value).stem) or 'input'}-{command.name}"
+    else:
+        stem = files.slug(value) or command.name
+    return files.unused_path(Path(), stem, files.suffix_for(command.result_media_type))
+
+
+def _model(command: Command, arguments: dict[str, object]) -> object:
+    for argument in command.arguments:
+        if argument.name == "model":
+            return arguments.get("model", argument.default)
+    return None
+
+
+async def _call(command: Command, args: argparse.Namespace, arguments: dict[str, object]) -> Any:
+    with connection.target(args) as where:
+        async with connection.client(args, where) as api:
+            async with spinner(command.name):
+                return await getattr(api, command.name)(**arguments)
+
+
+def run(command: Command, args: argparse.Namespace) -> int:
+    """Run one endpoint command: call, then save or print the result."""
+    import asyncio
+
+    if command.result_kind == "bytes" and args.json and args.output == files.STDIO:
+        raise CommandError("--json and -o - both write to standard output; choose one")
+    arguments = call_arguments(command, args)
+    started = time.monotonic()
+    result = asyncio.run(_call(command, args, arguments))
+    summary: dict[str, object] = {"command": command.name, "model": _model(command, arguments)}
+    if command.result_kind == "bytes":
+        path = output_path(command, args)
+        if path is None:
+            sys.stdout.buffer.write(result)
+            sys.stdout.buffer.flush()
+        else:
+            files.write_atomically(path, result)
+        summary.update(path=None if path is None else str(path), bytes=len(result))
+        shown = None if path is None else str(path)
+    else:
+        summary["result"] = result
+        shown = result if command.result_kind == "str" else json.dumps(result, indent=2, ensure_ascii=False)
+    summary["seconds"] = round(time.monotonic() - started, 3)
+    if args.json:
+        print(json.dumps(summary, ensure_ascii=False))
+    elif shown is not None:
+        print(shown)
+    return OK

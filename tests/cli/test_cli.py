@@ -1,0 +1,161 @@
+"""The `kellyapi` command's contract: exit codes per error class, one-line messages, stdin and stdout, progress."""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from kellyapi.cli import EPILOG, exits, main
+from kellyapi.sandbox import media
+from kellyapi.testing import KellySandbox
+
+
+def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_one_line(err: str, starts: str) -> None:
+    assert err.startswith(starts), err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+
+
+@pytest.mark.parametrize(
+    ("fault", "code", "starts"),
+    [
+        ({"status": 401, "detail": "Invalid API key"}, exits.INVALID_API_KEY, "kellyapi: InvalidApiKey: "),
+        ({"status": 429, "retry_after": 0, "times": 5}, exits.RATE_LIMITED, "kellyapi: RateLimitError: "),
+        (
+            {"kind": "500", "times": 5},
+            exits.API_ERROR,
+            "kellyapi: GenericApiError: POST chat/chatgpt failed with HTTP 500",
+        ),
+        ({"kind": "invalid-json"}, exits.API_ERROR, "kellyapi: InvalidContent: POST chat/"),
+        ({"kind": "hang"}, exits.TIMED_OUT, "kellyapi: TimeoutError: POST chat/"),
+    ],
+    ids=["401", "429", "500", "invalid-json", "hang"],
+)
+def test_each_error_class_has_its_exit_code_and_one_line(
+    kelly_sandbox: KellySandbox, capsys: pytest.CaptureFixture[str], fault: dict[str, object], code: int, starts: str
+) -> None:
+    kelly_sandbox.fail("llm", **fault)  # type: ignore[arg-type]
+
+    got = run(["llm", "hello", "--api", kelly_sandbox.url, "--max-retries", "1", "--timeout", "2"], capsys)
+
+    assert got[0] == code
+    assert got[1] == ""
+    assert_one_line(got[2], starts)
+
+
+def test_an_unreachable_api_is_a_connection_error(
+    closed_port: int, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KELLY_API_KEY", "a-key")
+    code, _, err = run(["sd_models", "--api", f"http://127.0.0.1:{closed_port}/", "--max-retries", "0"], capsys)
+    assert code == exits.CONNECTION_FAILED
+    assert_one_line(err, "kellyapi: ConnectionError: GET sd/models: ")
+
+
+def test_bad_input_is_a_usage_error_before_any_request(
+    kelly_sandbox: KellySandbox, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code, _, err = run(["generate", "x", "--width", "8", "--api", kelly_sandbox.url], capsys)
+    assert code == exits.USAGE
+    assert_one_line(err, "kellyapi: InvalidRequest: width must be between 64 and 4096, got 8")
+
+    code, _, err = run(["upscale", str(tmp_path / "missing.png"), "--api", kelly_sandbox.url], capsys)
+    assert code == exits.USAGE
+    assert_one_line(err, f"kellyapi: cannot read {tmp_path / 'missing.png'}: No such file or directory")
+
+    code, _, err = run(["llm", "x", "--sandbox", "--api", kelly_sandbox.url], capsys)
+    assert code == exits.USAGE
+    assert_one_line(err, "kellyapi: --sandbox and --api exclude each other")
+
+    with pytest.raises(SystemExit) as parsed:
+        main(["generate", "x", "--width", "wide"])
+    assert parsed.value.code == exits.USAGE
+    assert kelly_sandbox.requests == []
+
+
+def test_no_key_is_invalid_api_key(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("KELLY_API_KEY", raising=False)
+    code, _, err = run(["sd_models"], capsys)
+    assert code == exits.INVALID_API_KEY
+    assert_one_line(err, "kellyapi: InvalidApiKey: No API key")
+
+
+def command(*argv: str, stdin: bytes = b"", env: dict[str, str] | None = None) -> subprocess.CompletedProcess[bytes]:
+    """The installed `kellyapi` script, as a shell runs it."""
+    script = Path(sys.executable).with_name("kellyapi")
+    return subprocess.run(
+        [str(script), *argv], input=stdin, capture_output=True, timeout=60, env={**os.environ, **(env or {})}
+    )
+
+
+def test_the_script_reads_media_from_stdin_and_writes_media_to_stdout(kelly_sandbox: KellySandbox) -> None:
+    image = media.png(70, 50, "from stdin")
+
+    upscaled = command("upscale", "-", "-o", "-", "--api", kelly_sandbox.url, stdin=image)
+
+    assert upscaled.returncode == 0, upscaled.stderr
+    assert upscaled.stderr == b""
+    assert media.png_size(upscaled.stdout) == (140, 100)
+
+
+def test_the_script_s_embedded_sandbox_needs_no_key(tmp_path: Path) -> None:
+    done = command("text2voice", "good morning", "--sandbox", "-o", str(tmp_path / "hi.wav"), env={"KELLY_API_KEY": ""})
+    assert done.returncode == 0, done.stderr
+    assert media.spoken_text((tmp_path / "hi.wav").read_bytes()) == "good morning"
+    assert done.stdout.decode().strip() == str(tmp_path / "hi.wav")
+
+
+def test_the_script_fails_with_a_line_and_a_code_not_a_traceback(closed_port: int) -> None:
+    url = f"http://127.0.0.1:{closed_port}/"
+    done = command("llm", "hi", "--api", url, "--max-retries", "0", env={"KELLY_API_KEY": "a-key"})
+    assert done.returncode == exits.CONNECTION_FAILED
+    assert done.stderr.decode().startswith("kellyapi: ConnectionError: ")
+    assert b"Traceback" not in done.stderr
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_a_slow_call_shows_a_spinner_on_a_terminal_and_clears_it(
+    kelly_sandbox: KellySandbox, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    kelly_sandbox.fail("sd_models", status=503, retry_after=1.5)
+
+    code = main(["sd_models", "--api", kelly_sandbox.url])
+
+    assert code == exits.OK
+    drawn = terminal.getvalue()
+    assert "sd_models 1 s" in drawn
+    assert drawn.endswith("\r\x1b[K")
+    assert '"PhotoPerfect"' in capsys.readouterr().out
+
+
+def test_a_quick_call_shows_nothing_even_on_a_terminal(
+    kelly_sandbox: KellySandbox, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    assert main(["sd_models", "--api", kelly_sandbox.url]) == exits.OK
+    assert terminal.getvalue() == ""
+
+
+def test_the_readme_and_the_help_list_every_exit_code() -> None:
+    codes = {value for name, value in vars(exits).items() if name.isupper() and isinstance(value, int)}
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    assert {int(code) for code in re.findall(r"^\| (\d+) \|", readme, re.M)} == codes
+    assert {int(code) for code in re.findall(r"^  (\d+) ", EPILOG, re.M)} == codes
