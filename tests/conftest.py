@@ -70,6 +70,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "faults: the test plans sandbox faults, so it is always recorded on the sandbox")
     config.addinivalue_line(
+        "markers", "screenshot: drives headless Chromium (Debian's chromium); deselected unless -m screenshot"
+    )
+    config.addinivalue_line(
         "markers", "load: a load test under random faults; select with -m load, size with --load-size"
     )
 
