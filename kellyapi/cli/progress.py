@@ -69,11 +69,13 @@ class ProgressBar:
         self._drawn_at = now
         filled = _BAR_WIDTH * done // self.total
         rate = done / max(now - self._started, 1e-9)
-        eta = f"ETA {(self.total - done) / rate:.0f} s" if rate > 0 and done < self.total else ""
-        failures = f"  {failed} failed" if failed else ""
-        bar = "#" * filled + "-" * (_BAR_WIDTH - filled)
         width = len(str(self.total))
-        self._out.write(f"{_CLEAR_LINE}[{bar}] {done:>{width}}/{self.total}  {rate:.1f}/s  {eta}{failures}")
+        parts = [f"[{'#' * filled}{'-' * (_BAR_WIDTH - filled)}] {done:>{width}}/{self.total}", f"{rate:.1f}/s"]
+        if rate > 0 and done < self.total:
+            parts.append(f"ETA {(self.total - done) / rate:.0f} s")
+        if failed:
+            parts.append(f"{failed} failed")
+        self._out.write(_CLEAR_LINE + "  ".join(parts))
         self._out.flush()
 
     def close(self) -> None:

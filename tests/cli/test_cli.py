@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from kellyapi.cli import EPILOG, exits, main
+from kellyapi.cli.progress import ProgressBar
 from kellyapi.sandbox import media
 from kellyapi.testing import KellySandbox
 
@@ -159,3 +160,20 @@ def test_the_readme_and_the_help_list_every_exit_code() -> None:
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
     assert {int(code) for code in re.findall(r"^\| (\d+) \|", readme, re.M)} == codes
     assert {int(code) for code in re.findall(r"^  (\d+) ", EPILOG, re.M)} == codes
+
+
+def test_the_batch_progress_bar_shows_count_rate_eta_and_failures_only_on_a_terminal() -> None:
+    terminal = Terminal()
+    bar = ProgressBar(10, terminal)
+
+    bar.update(5, 1)
+
+    assert re.fullmatch(r"\r\x1b\[K\[#{12}-{12}\]  5/10  [\d.]+/s  ETA \d+ s  1 failed", terminal.getvalue())
+    bar.update(10, 1)  # the last item is always drawn, however soon after the previous one
+    assert re.fullmatch(r"\x1b\[K\[#{24}\] 10/10  [\d.]+/s  1 failed", terminal.getvalue().rsplit("\r", 1)[1])
+    bar.close()
+    assert terminal.getvalue().endswith("\r\x1b[K")
+
+    pipe = io.StringIO()
+    ProgressBar(10, pipe).update(5, 1)
+    assert pipe.getvalue() == ""
