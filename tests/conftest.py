@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import socket
@@ -117,15 +118,29 @@ def cassette_path(test_file: Path, test_name: str) -> Path:
     return CASSETTES / test_file.stem.removeprefix("test_") / f"{name}.yaml"
 
 
+@contextlib.contextmanager
+def replaying(path: Path) -> Iterator[CassetteTarget]:
+    """Replay the cassette at `path` strictly: every recorded request must be made, and no other."""
+    with CASSETTE_VCR.use_cassette(str(path), record_mode="none") as cassette:
+        yield CassetteTarget(LIVE_URL, REPLAY_KEY)
+    assert cassette.all_played, f"{path.name}: only {cassette.play_count} of {len(cassette)} requests were made"
+
+
+@contextlib.contextmanager
+def recording(path: Path, target: CassetteTarget) -> Iterator[CassetteTarget]:
+    """Record a new cassette at `path` while the test talks to `target`."""
+    path.unlink(missing_ok=True)
+    with CASSETTE_VCR.use_cassette(str(path), record_mode="once"):
+        yield target
+
+
 @pytest.fixture
 def kelly(request: pytest.FixtureRequest) -> Iterator[CassetteTarget]:
     """Replays the test's cassette (strictly: every recorded request must be made, no other); see --record."""
     path = cassette_path(request.path, request.node.name)
-    recording = request.config.getoption("--record") and request.path.parent.name == "_async"
-    if not recording:
-        with CASSETTE_VCR.use_cassette(str(path), record_mode="none") as cassette:
-            yield CassetteTarget(LIVE_URL, REPLAY_KEY)
-        assert cassette.all_played, f"{path.name}: only {cassette.play_count} of {len(cassette)} requests were made"
+    if not (request.config.getoption("--record") and request.path.parent.name == "_async"):
+        with replaying(path) as target:
+            yield target
         return
     live_key = os.environ.get("KELLY_API_KEY")
     if live_key and request.node.get_closest_marker("faults") is None:
@@ -133,6 +148,5 @@ def kelly(request: pytest.FixtureRequest) -> Iterator[CassetteTarget]:
     else:
         sandbox = request.getfixturevalue("kelly_sandbox")
         target = CassetteTarget(sandbox.url, sandbox.api_key, sandbox)
-    path.unlink(missing_ok=True)
-    with CASSETTE_VCR.use_cassette(str(path), record_mode="once"):
+    with recording(path, target):
         yield target

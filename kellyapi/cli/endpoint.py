@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import sys
 import time
@@ -109,8 +110,6 @@ async def _call(command: Command, args: argparse.Namespace, arguments: dict[str,
 
 def run(command: Command, args: argparse.Namespace) -> int:
     """Run one endpoint command: call, then save or print the result."""
-    import asyncio
-
     if command.result_kind == "bytes" and args.json and args.output == files.STDIO:
         raise CommandError("--json and -o - both write to standard output; choose one")
     arguments = call_arguments(command, args)

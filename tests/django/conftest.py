@@ -9,7 +9,8 @@ import pytest
 from django.test import override_settings
 
 from kellyapi.sandbox import Sandbox
-from tests.conftest import CASSETTE_VCR, LIVE_URL, REPLAY_KEY, cassette_path
+from kellyapi.testing import KellySandbox
+from tests.conftest import LIVE_URL, REPLAY_KEY, CassetteTarget, cassette_path, recording, replaying
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -25,29 +26,14 @@ def site_clients_configured(request: pytest.FixtureRequest) -> Iterator[None]:
         yield
 
 
-class SiteCassette:
-    """`fail()` plans a sandbox fault while recording; replaying, the cassette already holds its outcome."""
-
-    def __init__(self, sandbox: Sandbox | None) -> None:
-        self.sandbox = sandbox
-
-    def fail(self, route: str, **fault: object) -> None:
-        if self.sandbox is not None:
-            self.sandbox.faults.add(route, **fault)  # type: ignore[arg-type]
-
-
 @pytest.fixture
-def site_cassette(request: pytest.FixtureRequest) -> Iterator[SiteCassette]:
-    """Replays (or with --record, records) this test's cassette, strictly: every recorded call must be made."""
+def site_cassette(request: pytest.FixtureRequest) -> Iterator[CassetteTarget]:
+    """Replays this test's cassette; with --record, records it on the sandbox the site's clients point at."""
     path = cassette_path(request.path, request.node.name)
-    if request.config.getoption("--record"):
-        sandbox: Sandbox = request.getfixturevalue("kelly_sandbox_server")
-        sandbox.state.reset()
-        path.unlink(missing_ok=True)
-        with CASSETTE_VCR.use_cassette(str(path), record_mode="once"):
-            yield SiteCassette(sandbox)
-        sandbox.state.reset()
+    if not request.config.getoption("--record"):
+        with replaying(path) as target:
+            yield target
         return
-    with CASSETTE_VCR.use_cassette(str(path), record_mode="none") as cassette:
-        yield SiteCassette(None)
-    assert cassette.all_played, f"{path.name}: only {cassette.play_count} of {len(cassette)} requests were made"
+    sandbox: KellySandbox = request.getfixturevalue("kelly_sandbox")
+    with recording(path, CassetteTarget(sandbox.url, sandbox.api_key, sandbox)) as target:
+        yield target

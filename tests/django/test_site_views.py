@@ -19,7 +19,7 @@ import pytest
 from django.test import AsyncClient, Client
 
 from kellyapi.sandbox.media import png_size
-from tests.django.conftest import SiteCassette
+from tests.conftest import CassetteTarget
 
 REQUESTS = 20
 IMAGE = re.compile(r'<img id="result" src="data:image/png;base64,([A-Za-z0-9+/=]+)"')
@@ -49,7 +49,7 @@ def assert_chat_page(html: str, n: int) -> None:
     assert f"you said &#x27;question {n}?&#x27;</p>" in html, html[-500:]
 
 
-def test_the_sync_image_view_on_the_wsgi_path(client: Client, site_cassette: SiteCassette) -> None:
+def test_the_sync_image_view_on_the_wsgi_path(client: Client, site_cassette: CassetteTarget) -> None:
     for n in range(REQUESTS):
         response = client.get("/", {"prompt": prompt(n)})
         assert response.status_code == 200
@@ -62,7 +62,7 @@ def open_sessions() -> list[aiohttp.ClientSession]:
 
 
 def test_the_async_chat_view_on_the_wsgi_path_in_a_fresh_loop_per_request(
-    client: Client, site_cassette: SiteCassette
+    client: Client, site_cassette: CassetteTarget
 ) -> None:
     for n in range(REQUESTS):
         response = client.post("/chat/", {"prompt": f"question {n}?"})
@@ -71,21 +71,21 @@ def test_the_async_chat_view_on_the_wsgi_path_in_a_fresh_loop_per_request(
         assert open_sessions() == [], "each request's loop closes the pool it opened"
 
 
-async def test_the_sync_image_view_on_the_asgi_path(async_client: AsyncClient, site_cassette: SiteCassette) -> None:
+async def test_the_sync_image_view_on_the_asgi_path(async_client: AsyncClient, site_cassette: CassetteTarget) -> None:
     for n in range(REQUESTS):
         response = await async_client.get("/", {"prompt": prompt(n)})
         assert response.status_code == 200
         assert_image_page(response.content.decode(), n)
 
 
-async def test_the_async_chat_view_on_the_asgi_path(async_client: AsyncClient, site_cassette: SiteCassette) -> None:
+async def test_the_async_chat_view_on_the_asgi_path(async_client: AsyncClient, site_cassette: CassetteTarget) -> None:
     for n in range(REQUESTS):
         response = await async_client.post("/chat/", {"prompt": f"question {n}?"})
         assert response.status_code == 200
         assert_chat_page(response.content.decode(), n)
 
 
-def test_a_rate_limit_becomes_a_503_with_the_api_s_retry_after(client: Client, site_cassette: SiteCassette) -> None:
+def test_a_rate_limit_becomes_a_503_with_the_api_s_retry_after(client: Client, site_cassette: CassetteTarget) -> None:
     site_cassette.fail("image/generate", status=429, retry_after=120)
 
     response = client.get("/", {"prompt": "a busy afternoon"})
@@ -96,7 +96,7 @@ def test_a_rate_limit_becomes_a_503_with_the_api_s_retry_after(client: Client, s
 
 
 async def test_an_empty_question_is_a_400_and_never_reaches_the_api(
-    async_client: AsyncClient, site_cassette: SiteCassette
+    async_client: AsyncClient, site_cassette: CassetteTarget
 ) -> None:
     response = await async_client.post("/chat/", {"prompt": "   "})
 
