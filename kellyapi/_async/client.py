@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Mapping
 from types import TracebackType
@@ -17,7 +18,7 @@ from kellyapi._core.config import (
 )
 from kellyapi._core.endpoint import Endpoint, ResultT
 from kellyapi._core.http import Request, Response, build_request
-from kellyapi._core.log import log_attempt, log_retry
+from kellyapi._core.log import log_attempt, log_retry, logger
 from kellyapi._core.response import decode_result, error_for_response
 from kellyapi._transport.aiohttp import AsyncSessionArg, AsyncTransport
 
@@ -93,25 +94,30 @@ class AsyncClient:
         return decode_result(endpoint, request, response)
 
     async def _send(self, request: Request, budget: float) -> Response:
-        deadline = time.monotonic() + budget
+        started = time.monotonic()
+        deadline = started + budget
+        remaining = budget  # the first attempt's timeout is the budget itself: transports reuse its timeout object
         retries = 0
         while True:
-            started = time.monotonic()
             response: Response | None = None
             error: errors.BaseError | None
             try:
-                response = await self._transport.send(request, deadline - started)
-                error = error_for_response(request, response)
+                response = await self._transport.send(request, remaining)
             except (errors.ConnectionError, errors.TimeoutError) as exc:
                 error = exc
-            now = time.monotonic()
-            log_attempt(request, None if response is None else response.status, error, retries + 1, now - started)
+            else:
+                error = None if 200 <= response.status < 300 else error_for_response(request, response)
+            if logger.isEnabledFor(logging.DEBUG):
+                log_attempt(request, response, error, retries + 1, time.monotonic() - started)
             if error is None:
                 assert response is not None
                 return response
+            now = time.monotonic()
             delay = self._config.retry.delay_before_retry(retries, error, deadline - now)
             if delay is None:
                 raise error
             log_retry(request, error, delay)
             await self._transport.sleep(delay)
             retries += 1
+            started = time.monotonic()
+            remaining = deadline - started

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Generic, Literal, TypeVar
 
 import attrs
@@ -26,6 +27,16 @@ class Param:
     minimum: int | None = None
     maximum: int | None = None
     media_type: str | None = None
+    json_key: str = attrs.field(init=False, eq=False, repr=False)  # `"wire_name":`, written once
+    placeholder: str = attrs.field(init=False, eq=False, repr=False)  # `{wire_name}` in a path
+
+    @json_key.default
+    def _encode_json_key(self) -> str:
+        return json.dumps(self.wire_name) + ":"
+
+    @placeholder.default
+    def _path_placeholder(self) -> str:
+        return "{" + self.wire_name + "}"
 
 
 @attrs.frozen
@@ -40,3 +51,8 @@ class Endpoint(Generic[ResultT]):
     constants: tuple[tuple[str, str], ...]
     result_field: str | None
     result_kind: ResultKind
+    json_constants: tuple[str, ...] = attrs.field(init=False, eq=False, repr=False)  # `"name":"value"` each
+
+    @json_constants.default
+    def _encode_constants(self) -> tuple[str, ...]:
+        return tuple(json.dumps(name) + ":" + json.dumps(value) for name, value in self.constants)

@@ -5,18 +5,16 @@ from __future__ import annotations
 import logging
 
 from kellyapi import errors
-from kellyapi._core.http import Request
+from kellyapi._core.http import Request, Response
 
 logger = logging.getLogger("kellyapi")
 
 
 def log_attempt(
-    request: Request, status: int | None, error: errors.BaseError | None, attempt: int, seconds: float
+    request: Request, response: Response | None, error: errors.BaseError | None, attempt: int, seconds: float
 ) -> None:
-    """Log one HTTP attempt at DEBUG level."""
-    if not logger.isEnabledFor(logging.DEBUG):
-        return
-    outcome = str(status) if status is not None else type(error).__name__
+    """Log one HTTP attempt at DEBUG level (callers check `logger.isEnabledFor(DEBUG)` first, once per attempt)."""
+    outcome = str(response.status) if response is not None else type(error).__name__
     logger.debug("%s -> %s (attempt %d, %.3f s)", request.describe(), outcome, attempt, seconds)
 
 

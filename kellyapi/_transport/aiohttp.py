@@ -9,7 +9,7 @@ import aiohttp
 import attrs
 
 from kellyapi import errors
-from kellyapi._core.config import DEFAULT_MAX_RESPONSE_BYTES
+from kellyapi._core.config import DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT
 from kellyapi._core.http import Request, Response
 from kellyapi._transport.body import PREALLOCATE_ABOVE, Body, BodyCollector
 from kellyapi._transport.session import session_source
@@ -43,51 +43,63 @@ class AsyncTransport:
     ) -> None:
         self._source = session_source(session, aiohttp.ClientSession, aiohttp.ClientSession)
         self._max_response_bytes = max_response_bytes
+        self._read_at_once = min(PREALLOCATE_ABOVE, max_response_bytes)  # a body this small is read in one go
         self._pools: dict[asyncio.AbstractEventLoop, _LoopPool] = {}
+        self._last_timeout = aiohttp.ClientTimeout(total=DEFAULT_TIMEOUT)
 
-    async def _session(self) -> aiohttp.ClientSession:
+    def _current_session(self) -> aiohttp.ClientSession | None:
+        """The session to send on, or None when this loop has no open pool yet (opening one awaits)."""
         if self._source.borrow is not None:
             session = self._source.borrow()
             if not isinstance(session, aiohttp.ClientSession) or session.closed:
                 raise errors.InvalidRequest("session= must give an open aiohttp.ClientSession")
             return session
-        loop = asyncio.get_running_loop()
-        pool = self._pools.get(loop)
-        if pool is None or pool.session.closed:
-            pool = await self._open_pool(loop)
-        return pool.session
+        pool = self._pools.get(asyncio.get_running_loop())
+        return None if pool is None or pool.session.closed else pool.session
 
-    async def _open_pool(self, loop: asyncio.AbstractEventLoop) -> _LoopPool:
+    async def _open_pool(self) -> aiohttp.ClientSession:
         assert self._source.make_owned is not None
+        loop = asyncio.get_running_loop()
         owned = self._source.make_owned()
         closer = _close_with_loop(owned, lambda: self._pools.pop(loop, None))
-        pool = self._pools[loop] = _LoopPool(owned, closer)
-        await pool.closer.asend(None)
-        return pool
+        self._pools[loop] = _LoopPool(owned, closer)
+        await closer.asend(None)
+        return owned
+
+    def _timeout(self, seconds: float) -> aiohttp.ClientTimeout:
+        # Most attempts are first attempts, whose timeout is the client's: build that object once.
+        last = self._last_timeout
+        if last.total != seconds:
+            last = self._last_timeout = aiohttp.ClientTimeout(total=seconds)
+        return last
 
     async def send(self, request: Request, timeout: float) -> Response:
         """Send one request and read the whole response, within `timeout` seconds and the size cap."""
-        session = await self._session()
+        session = self._current_session()
+        if session is None:
+            session = await self._open_pool()
         try:
             async with session.request(
                 request.method,
                 request.url,
                 data=request.body,
                 headers=request.headers,
-                timeout=aiohttp.ClientTimeout(total=timeout),
+                timeout=self._timeout(timeout),
                 allow_redirects=False,
             ) as response:
-                body = await self._read_capped(request, response)
+                # aiohttp decodes a compressed body; its declared length counts the encoded bytes.
+                declared = None if "Content-Encoding" in response.headers else response.content_length
+                if declared is not None and declared <= self._read_at_once:
+                    body: Body = await response.read()  # one small read; aiohttp stops at the declared length
+                else:
+                    body = await self._read_in_chunks(request, response, declared)
                 return Response(response.status, response.headers, body)
         except asyncio.TimeoutError:
             raise request.timed_out(timeout) from None
         except aiohttp.ClientError as exc:
             raise request.failed(exc) from None
 
-    async def _read_capped(self, request: Request, response: aiohttp.ClientResponse) -> Body:
-        declared = response.content_length
-        if declared is not None and declared <= min(PREALLOCATE_ABOVE, self._max_response_bytes):
-            return await response.read()  # one small read; aiohttp stops at the declared length
+    async def _read_in_chunks(self, request: Request, response: aiohttp.ClientResponse, declared: int | None) -> Body:
         collector = BodyCollector(request, declared, self._max_response_bytes)
         async for chunk in response.content.iter_any():
             collector.add(chunk)

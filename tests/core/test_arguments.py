@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import base64
+import enum
 import io
 import json
 import math
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from kellyapi import errors
 from kellyapi._core import endpoints
@@ -49,9 +52,40 @@ def test_llm_puts_the_model_in_the_route_and_text_is_sent_as_code() -> None:
     assert json.loads(request.body or b"") == {"code": "x = 1", "responseType": "base64data"}
 
 
+@given(
+    prompt=st.text(st.characters(exclude_categories=["Cs"]), min_size=1),
+    negative_prompt=st.text(st.characters(exclude_categories=["Cs"]), min_size=1),
+    width=st.integers(64, 4096),
+)
+def test_the_body_is_the_bytes_compact_json_gives(prompt: str, negative_prompt: str, width: int) -> None:
+    # The SDK writes its flat JSON bodies itself; they must be what json.dumps would have sent.
+    values = {"prompt": prompt, "negative_prompt": negative_prompt, "model": "m", "width": width, "height": 64}
+    request = build_request(CONFIG, endpoints.GENERATE, values)
+    assert request.body == json.dumps({**values, "responseType": "base64data"}, separators=(",", ":")).encode()
+
+
+def test_an_int_subclass_is_sent_as_a_plain_number() -> None:
+    class Pixels(int):
+        def __repr__(self) -> str:
+            return f"{int(self)}px"
+
+        __str__ = __repr__
+
+    class Size(enum.IntEnum):
+        LARGE = 1024
+
+    values = generate_args(width=Pixels(512), height=Size.LARGE)
+    body = build_request(CONFIG, endpoints.GENERATE, values).body or b""
+    assert b'"width":512,"height":1024,' in body
+
+
 def test_path_values_cannot_escape_their_segment() -> None:
     request = build_request(CONFIG, endpoints.LLM, {"prompt": "hi", "model": "../admin?x=1", "character": "K"})
     assert request.route == "chat/..%2Fadmin%3Fx%3D1"
+    request = build_request(CONFIG, endpoints.LLM, {"prompt": "hi", "model": "llama-3.1_8b~x", "character": "K"})
+    assert request.route == "chat/llama-3.1_8b~x"
+    request = build_request(CONFIG, endpoints.LLM, {"prompt": "hi", "model": "modèle {x}", "character": "K"})
+    assert request.route == "chat/mod%C3%A8le%20%7Bx%7D"
     with pytest.raises(errors.InvalidRequest):
         build_request(CONFIG, endpoints.LLM, {"prompt": "hi", "model": "..", "character": "K"})
 

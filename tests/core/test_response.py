@@ -7,11 +7,13 @@ import builtins
 import json
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from kellyapi import errors
 from kellyapi._core import endpoints
 from kellyapi._core.http import Request, Response
-from kellyapi._core.response import decode_result, error_for_response
+from kellyapi._core.response import decode_result, error_for_response, parse_json
 
 REQUEST = Request("POST", "image/generate", "https://api.kellyai.pro/image/generate", {}, b"{}")
 
@@ -109,3 +111,22 @@ def test_bad_results_are_invalid_content(body: object, says: str) -> None:
     with pytest.raises(errors.InvalidContent) as caught:
         decode_result(endpoints.GENERATE, REQUEST, response(200, body))
     assert says in str(caught.value)
+
+
+@given(
+    document=st.recursive(
+        st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+        lambda inner: st.lists(inner) | st.dictionaries(st.text(), inner),
+    ),
+    before=st.sampled_from(["", " ", "\n\t "]),
+    after=st.sampled_from(["", " ", "\r\n"]),
+)
+def test_parse_json_reads_what_json_loads_reads(document: object, before: str, after: str) -> None:
+    body = (before + json.dumps(document) + after).encode()
+    assert parse_json(body) == json.loads(body)
+
+
+@pytest.mark.parametrize("body", [b"", b"{} x", b'{"a": 1}{}', b"nul", b"\xff{}", b'{"a": "\xc3"}'])
+def test_parse_json_refuses_no_document_extra_data_and_bad_utf8(body: bytes) -> None:
+    with pytest.raises(ValueError):
+        parse_json(body)
