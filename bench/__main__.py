@@ -3,8 +3,10 @@
 Every figure comes from fresh worker interpreters (`bench/worker.py`) against a local server that answers
 at once (`bench/server.py`), contenders interleaved round by round, and is shown as a ratio to the raw
 transport measured in the same run, with the spread over rounds as the noise. On Linux the server and
-the workers are pinned to different cores. The full run writes BENCHMARKS.md; `--quick` (for CI) runs
-fewer rounds and calls, skips the original client, and only prints.
+the workers are pinned to different cores. CPU cost is also counted in instructions under valgrind's
+callgrind, which the machine's noise does not move (skipped if valgrind is missing). The full run
+writes BENCHMARKS.md; `--quick` (for CI) runs fewer rounds and calls, counts only sequential calls,
+skips the original client, and only prints.
 """
 
 from __future__ import annotations
@@ -14,12 +16,14 @@ import contextlib
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -39,10 +43,40 @@ class Plan:
     throughput_calls: int
     import_runs: int
     with_old_client: bool
+    counted_rounds: int  # each round has its own hash seed: the spread shows what dict layout moves
+    counted_calls: int
+    counted_rows: tuple[str, ...]
 
 
-FULL = Plan(rounds=5, latency_calls=1000, throughput_calls=2000, import_runs=10, with_old_client=True)
-QUICK = Plan(rounds=2, latency_calls=300, throughput_calls=400, import_runs=3, with_old_client=False)
+FULL = Plan(
+    rounds=5,
+    latency_calls=1000,
+    throughput_calls=2000,
+    import_runs=10,
+    with_old_client=True,
+    counted_rounds=2,
+    counted_calls=400,
+    counted_rows=("1", "200 tasks", "32 threads"),
+)
+QUICK = Plan(
+    rounds=2,
+    latency_calls=300,
+    throughput_calls=400,
+    import_runs=3,
+    with_old_client=False,
+    counted_rounds=1,
+    counted_calls=200,
+    counted_rows=("1",),
+)
+# (row, concurrency, contenders): what is counted in CPU instructions; the contenders of a row run one
+# after another in one valgrind process, so that its slow start is paid once per pair.
+COUNTED = [
+    ("1", 1, ("aiohttp", "kellyapi")),
+    ("1", 1, ("urllib3", "kellyapi-sync")),
+    ("1", 1, ("old-kellyapi",)),
+    ("200 tasks", 200, ("aiohttp", "kellyapi")),
+    ("32 threads", 32, ("urllib3", "kellyapi-sync")),
+]
 
 
 def _pin(cpu: int) -> None:
@@ -85,6 +119,50 @@ def run_worker(python: str, contender: str, mode: str, url: str, *sizes: int, en
     if done.returncode != 0:
         raise RuntimeError(f"{contender} {mode} failed:\n{done.stderr}")
     return json.loads(done.stdout)
+
+
+def count_instructions(
+    python: str, contenders: Sequence[str], url: str, concurrency: int, calls: int, env: dict[str, str]
+) -> list[float]:
+    """CPU instructions per call of each contender, counted by callgrind between the worker's marks.
+
+    The worker marks the start and the end of each contender's calls with getppid(), and callgrind dumps
+    its counters before each mark: the even dumps hold the calls, the odd ones start-up and warm-up.
+    """
+    with tempfile.TemporaryDirectory() as out:
+        subprocess.run(
+            [
+                "valgrind",
+                "--tool=callgrind",
+                "--dump-before=getppid",
+                f"--callgrind-out-file={out}/counts",
+                python,
+                str(WORKER),
+                ",".join(contenders),
+                "instructions",
+                url,
+                str(concurrency),
+                str(calls),
+            ],
+            capture_output=True,
+            env=env,
+            cwd=tempfile.gettempdir(),
+            check=True,
+            timeout=600,
+        )
+        expected = [f"counts.{index}" for index in range(1, 2 * len(contenders) + 1)]
+        found = sorted((dump.name for dump in Path(out).glob("counts.*")), key=lambda name: int(name.split(".")[1]))
+        if found != expected:
+            raise RuntimeError(f"{contenders}: expected {len(expected)} marks, callgrind dumped {found}")
+        per_call = []
+        for index in range(2, len(expected) + 1, 2):
+            totals = [
+                line for line in Path(out, f"counts.{index}").read_text().splitlines() if line.startswith("totals:")
+            ]
+            if not totals:
+                raise RuntimeError(f"{contenders}: callgrind wrote no totals in dump {index}")
+            per_call.append(int(totals[0].split()[1]) / calls)
+        return per_call
 
 
 def old_client_python(workdir: Path) -> str:
@@ -145,6 +223,13 @@ class Bench:
     def record(self, section: str, row: str, contender: str, value: float) -> None:
         self.figures.setdefault((section, row, contender), Figure()).rounds.append(value)
 
+    def python_for(self, contender: str, env: dict[str, str]) -> tuple[str, dict[str, str]]:
+        """The interpreter and environment a contender runs in: the original client has its own venv."""
+        if contender != "old-kellyapi":
+            return sys.executable, env
+        assert self.old_python is not None
+        return self.old_python, {**env, "PYTHONPATH": ""}
+
     def latency(self) -> None:
         (certificate, ca) = tls_files(self.workdir)
         tls_env = {**self.env, "SSL_CERT_FILE": ca}
@@ -155,10 +240,8 @@ class Bench:
             with server(tls) as url:
                 for _ in range(self.plan.rounds):
                     for contender in contenders:
-                        python = self.old_python if contender == "old-kellyapi" else sys.executable
-                        assert python is not None
-                        old_env = {**env, "PYTHONPATH": ""} if contender == "old-kellyapi" else env
-                        got = run_worker(python, contender, "latency", url, self.plan.latency_calls, env=old_env)
+                        python, contender_env = self.python_for(contender, env)
+                        got = run_worker(python, contender, "latency", url, self.plan.latency_calls, env=contender_env)
                         self.record(f"latency-{scheme}", "median", contender, statistics.median(got["samples"]))
                         self.record(f"latency-{scheme}", "p99", contender, _p99(got["samples"]))
                         self.record(f"latency-{scheme}", "cpu", contender, got["cpu"])
@@ -191,6 +274,31 @@ class Bench:
                         )
                         self.record("throughput-sync", str(threads), contender, got["rate"])
 
+    def instructions(self) -> None:
+        """Instructions per call for every counted contender, two valgrind runs at a time (one per core)."""
+        if shutil.which("valgrind") is None:
+            print("  instructions: skipped, valgrind is not installed", file=sys.stderr)
+            return
+        jobs = [
+            (seed, row, concurrency, contenders if seed % 2 else contenders[::-1])  # alternate who goes first
+            for seed in range(1, self.plan.counted_rounds + 1)
+            for row, concurrency, contenders in COUNTED
+            if row in self.plan.counted_rows and (contenders != ("old-kellyapi",) or self.old_python)
+        ]
+
+        def count(job: tuple[int, str, int, tuple[str, ...]]) -> list[float]:
+            seed, _, concurrency, contenders = job
+            python, env = self.python_for(contenders[0], self.env)
+            env = {**env, "PYTHONHASHSEED": str(seed)}
+            return count_instructions(python, contenders, url, concurrency, self.plan.counted_calls, env)
+
+        with server(None) as url, ThreadPoolExecutor(2) as pool:
+            for (_, row, _, contenders), values in zip(jobs, pool.map(count, jobs), strict=True):
+                for contender, value in zip(contenders, values, strict=True):
+                    self.record("instructions", row, contender, value)
+                    # A client that is CPU-bound (as under many tasks or threads) serves calls at this rate.
+                    self.record("calls-per-instruction", row, contender, 1e6 / value)
+
     def imports(self) -> None:
         code = "import time; t = time.perf_counter(); import {0}; print(time.perf_counter() - t)"
         for _ in range(self.plan.import_runs):
@@ -216,7 +324,7 @@ class Bench:
     def run(self) -> None:
         if self.plan.with_old_client:
             self.old_python = old_client_python(self.workdir)
-        for step in (self.latency, self.throughput, self.imports, self.memory):
+        for step in (self.latency, self.throughput, self.instructions, self.imports, self.memory):
             started = time.monotonic()
             step()
             print(f"  {step.__name__}: {time.monotonic() - started:.0f} s", file=sys.stderr, flush=True)
@@ -243,10 +351,38 @@ TARGETS: list[tuple[str, str, str, str, str, float, bool]] = [
         1.05,
         False,
     ),
+    ("KellyAPI / aiohttp, per call, CPU instructions", "instructions", "1", "kellyapi", "aiohttp", 1.05, False),
+    (
+        "SyncKellyAPI / urllib3, per call, CPU instructions",
+        "instructions",
+        "1",
+        "kellyapi-sync",
+        "urllib3",
+        1.05,
+        False,
+    ),
     ("KellyAPI / old client, HTTP", "latency-http", "median", "kellyapi", "old-kellyapi", 0.5, False),
     ("KellyAPI / old client, TLS", "latency-https", "median", "kellyapi", "old-kellyapi", 0.2, False),
     ("KellyAPI / aiohttp, calls/s at 200 tasks", "throughput-async", "200", "kellyapi", "aiohttp", 0.95, True),
     ("SyncKellyAPI / urllib3, calls/s at 32 threads", "throughput-sync", "32", "kellyapi-sync", "urllib3", 0.9, True),
+    (
+        "KellyAPI / aiohttp, calls per CPU instruction at 200 tasks",
+        "calls-per-instruction",
+        "200 tasks",
+        "kellyapi",
+        "aiohttp",
+        0.95,
+        True,
+    ),
+    (
+        "SyncKellyAPI / urllib3, calls per CPU instruction at 32 threads",
+        "calls-per-instruction",
+        "32 threads",
+        "kellyapi-sync",
+        "urllib3",
+        0.9,
+        True,
+    ),
     ("import kellyapi / import aiohttp", "import", "import", "kellyapi", "aiohttp", 1.2, False),
 ]
 
@@ -301,6 +437,21 @@ def render(bench: Bench) -> str:
                     f"| {ours} vs {raw} | {level} | {mine.value:,.0f} ± {mine.noise:.0%} |"
                     f" {theirs.value:,.0f} ± {theirs.noise:.0%} | {mine.value / theirs.value:.3f} |"
                 )
+    counted = [key for key in bench.figures if key[0] == "instructions"]
+    if counted:
+        lines += ["", "CPU instructions per call (callgrind; ± the spread over rounds):", ""]
+        lines += ["| contender | concurrency | instructions | ratio to raw |", "|---|---|---|---|"]
+        raw_of = {"kellyapi": "aiohttp", "kellyapi-sync": "urllib3", "old-kellyapi": "aiohttp"}
+        for row, contender in (
+            (row, contender)
+            for row in ("1", "200 tasks", "32 threads")
+            for contender in ("kellyapi", "aiohttp", "kellyapi-sync", "urllib3", "old-kellyapi")
+            if ("instructions", row, contender) in counted
+        ):
+            figure = bench.figures[("instructions", row, contender)]
+            raw = bench.figures.get(("instructions", row, raw_of.get(contender, contender)))
+            ratio = f"{figure.value / raw.value:.3f}" if raw is not None and contender in raw_of else ""
+            lines.append(f"| {contender} | {row} | {figure.value:,.0f} ± {figure.noise:.2%} | {ratio} |")
     imports = [bench.figures.get(("import", "import", module)) for module in ("kellyapi", "aiohttp")]
     if all(imports):
         lines += [

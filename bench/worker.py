@@ -4,7 +4,9 @@ Run by path, not as a module, and importing only what its contender needs, so th
 original 0.0.2.5 client from its own venv (where `import kellyapi` is that client).
 
 Contenders: kellyapi, aiohttp (one raw ClientSession), kellyapi-sync, urllib3 (one raw PoolManager),
-old-kellyapi. Modes: `latency N`, `throughput CONCURRENCY CALLS`, `memory` (kellyapi and kellyapi-sync).
+old-kellyapi. Modes: `latency N`, `throughput CONCURRENCY CALLS`, `instructions CONCURRENCY CALLS` (the
+throughput run between two `getppid()` marks, for `valgrind --tool=callgrind --dump-before=getppid`),
+`memory` (kellyapi and kellyapi-sync).
 Every contender makes the same call: POST chat/chatgpt with a JSON prompt, returning the answer's text.
 """
 
@@ -27,6 +29,8 @@ PROMPT = {"prompt": "hello", "character": "KelyAI"}
 def body() -> bytes:
     """The request body, encoded per call as any caller must (a pre-encoded constant would flatter the baseline)."""
     return json.dumps(PROMPT, separators=(",", ":")).encode()
+
+
 HEADERS = {"Authorization": f"Bearer {KEY}", "Content-Type": "application/json", "Accept": "application/json"}
 WARMUP = 50
 ASYNC = {"kellyapi", "aiohttp", "old-kellyapi"}
@@ -101,9 +105,8 @@ def sync_latency(call: SyncCall, calls: int) -> dict[str, Any]:
     return {"samples": samples, "cpu": (time.process_time() - cpu) / calls}
 
 
-async def async_throughput(call: AsyncCall, concurrency: int, calls: int) -> dict[str, Any]:
-    for _ in range(WARMUP):
-        await call()
+async def async_calls(call: AsyncCall, concurrency: int, calls: int) -> None:
+    """`calls` calls shared by `concurrency` tasks."""
     left = calls
 
     async def worker() -> None:
@@ -112,20 +115,39 @@ async def async_throughput(call: AsyncCall, concurrency: int, calls: int) -> dic
             left -= 1
             await call()
 
-    started, cpu = time.perf_counter(), time.process_time()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
+
+
+async def async_throughput(call: AsyncCall, concurrency: int, calls: int) -> dict[str, Any]:
+    for _ in range(WARMUP):
+        await call()
+    started, cpu = time.perf_counter(), time.process_time()
+    await async_calls(call, concurrency, calls)
     wall = time.perf_counter() - started
     return {"rate": calls / wall, "cpu": (time.process_time() - cpu) / calls}
 
 
-def sync_throughput(call: SyncCall, threads: int, calls: int) -> dict[str, Any]:
+async def async_instructions(call: AsyncCall, concurrency: int, calls: int) -> dict[str, Any]:
     for _ in range(WARMUP):
-        call()
+        await call()
+    os.getppid()  # callgrind dumps its counters here and at the next mark: the calls alone between them
+    await async_calls(call, concurrency, calls)
+    os.getppid()
+    return {"calls": calls}
+
+
+def sync_calls(call: SyncCall, threads: int, calls: int, mark: Callable[[], object]) -> None:
+    """`calls` calls shared by `threads` threads; `mark()` runs once all threads are up and once all are done.
+
+    So neither starting the threads nor shutting them down falls between the two marks.
+    """
     left = calls
     lock = threading.Lock()
+    start = threading.Barrier(threads + 1, action=mark)
 
     def worker() -> None:
         nonlocal left
+        start.wait()
         while True:
             with lock:
                 if left <= 0:
@@ -133,12 +155,28 @@ def sync_throughput(call: SyncCall, threads: int, calls: int) -> dict[str, Any]:
                 left -= 1
             call()
 
-    started, cpu = time.perf_counter(), time.process_time()
     with ThreadPoolExecutor(threads) as pool:
-        for future in [pool.submit(worker) for _ in range(threads)]:
+        futures = [pool.submit(worker) for _ in range(threads)]
+        start.wait()
+        for future in futures:
             future.result()
-    wall = time.perf_counter() - started
-    return {"rate": calls / wall, "cpu": (time.process_time() - cpu) / calls}
+        mark()
+
+
+def sync_throughput(call: SyncCall, threads: int, calls: int) -> dict[str, Any]:
+    for _ in range(WARMUP):
+        call()
+    marks: list[tuple[float, float]] = []
+    sync_calls(call, threads, calls, lambda: marks.append((time.perf_counter(), time.process_time())))
+    (wall_start, cpu_start), (wall_end, cpu_end) = marks
+    return {"rate": calls / (wall_end - wall_start), "cpu": (cpu_end - cpu_start) / calls}
+
+
+def sync_instructions(call: SyncCall, threads: int, calls: int) -> dict[str, Any]:
+    for _ in range(WARMUP):
+        call()
+    sync_calls(call, threads, calls, os.getppid)  # callgrind dumps its counters at each mark
+    return {"calls": calls}
 
 
 def _current_rss() -> int:
@@ -192,34 +230,45 @@ def memory(name: str, url: str) -> dict[str, Any]:
         return measure(lambda: api.generate("big", width=64, height=64))
 
 
-def main() -> None:
-    """Run one measurement and print its JSON."""
-    name, mode, url, *numbers = sys.argv[1:]
-    sizes = [int(number) for number in numbers]
+def measure(name: str, mode: str, url: str, sizes: list[int]) -> dict[str, Any]:
+    """One contender's measurement, on a client made for it and closed after."""
     stack: list[Any] = []
     if mode == "memory":
-        result = memory(name, url)
-    elif name in ASYNC:
+        return memory(name, url)
+    if name in ASYNC:
 
         async def run() -> dict[str, Any]:
             call = await async_contender(name, url, stack)
             try:
                 if mode == "latency":
                     return await async_latency(call, *sizes)
+                if mode == "instructions":
+                    return await async_instructions(call, *sizes)
                 return await async_throughput(call, *sizes)
             finally:
                 for close in stack:
                     await close()
 
-        result = asyncio.run(run())
-    else:
-        call = sync_contender(name, url, stack)
-        try:
-            result = sync_latency(call, *sizes) if mode == "latency" else sync_throughput(call, *sizes)
-        finally:
-            for close in stack:
-                close()
-    print(json.dumps(result))
+        return asyncio.run(run())
+    call = sync_contender(name, url, stack)
+    try:
+        return {"latency": sync_latency, "instructions": sync_instructions}.get(mode, sync_throughput)(call, *sizes)
+    finally:
+        for close in stack:
+            close()
+
+
+def main() -> None:
+    """Run the measurements asked for and print their JSON: one object, or a list for several contenders.
+
+    `instructions` takes several contenders (`kellyapi,aiohttp`), measured one after another in this
+    interpreter, so that callgrind's slow start (about 12 s of imports) is paid once; each contender has its
+    own client, warm-up and pair of marks.
+    """
+    names, mode, url, *numbers = sys.argv[1:]
+    sizes = [int(number) for number in numbers]
+    results = [measure(name, mode, url, sizes) for name in names.split(",")]
+    print(json.dumps(results[0] if len(results) == 1 else results))
 
 
 if __name__ == "__main__":
