@@ -11,6 +11,7 @@ import urllib.parse
 import attrs
 
 from kellyapi import errors
+from kellyapi._core.network import Network, network_for
 from kellyapi._core.retry import RetryPolicy
 from kellyapi._core.shown import shown
 from kellyapi._version import __version__
@@ -94,6 +95,7 @@ class ClientConfig:
     json_headers: dict[str, str] = attrs.field(eq=False)  # `headers` and the JSON content type, for POSTs
     has_api_key: bool
     max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
+    network: Network = attrs.field(factory=Network)
 
     @classmethod
     def create(
@@ -105,8 +107,11 @@ class ClientConfig:
         *,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         allow_insecure_http: bool = False,
+        proxy: str | None = None,
+        trust_env: bool = True,
+        verify: object = True,
     ) -> ClientConfig:
-        """Validate the constructor arguments, falling back to KELLY_API_KEY and KELLY_API_URL."""
+        """Validate the constructor arguments, falling back to KELLY_API_KEY, KELLY_API_URL and the proxy variables."""
         key = _check_api_key(api_key if api_key is not None else os.environ.get(API_KEY_ENV))
         url = api if api is not None else os.environ.get(BASE_URL_ENV, DEFAULT_BASE_URL)
         base_url = _check_base_url(url, allow_insecure_http is True)
@@ -123,8 +128,10 @@ class ClientConfig:
             json_headers=headers | {"Content-Type": "application/json"},
             has_api_key=key is not None,
             max_response_bytes=_check_max_response_bytes(max_response_bytes),
+            network=network_for(base_url, proxy, trust_env, verify),
         )
 
     def __repr__(self) -> str:
         key = "set" if self.has_api_key else "missing"
-        return f"api={self.base_url!r}, api_key=<{key}>, timeout={self.timeout:g}, max_retries={self.retry.max_retries}"
+        text = f"api={self.base_url!r}, api_key=<{key}>, timeout={self.timeout:g}, max_retries={self.retry.max_retries}"
+        return text if self.network.proxy is None else f"{text}, proxy={self.network.proxy!r}"

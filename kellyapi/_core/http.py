@@ -11,19 +11,9 @@ from kellyapi import errors
 from kellyapi._core.arguments import encode_arguments
 from kellyapi._core.config import ClientConfig
 from kellyapi._core.endpoint import Endpoint
+from kellyapi._core.redaction import redact_text, redact_value, safe_cause, shorten
 
-REDACTED = "<redacted>"
 ValueT = TypeVar("ValueT")
-
-
-def _without(secret: str, value: object) -> object:
-    if isinstance(value, str):
-        return value.replace(secret, REDACTED)
-    if isinstance(value, list):
-        return [_without(secret, item) for item in value]
-    if isinstance(value, dict):
-        return {_without(secret, name): _without(secret, item) for name, item in value.items()}
-    return value
 
 
 # Request and Response are built on every call and never changed after; they are not attrs-frozen only
@@ -44,10 +34,23 @@ class Request:
         size = 0 if self.body is None else len(self.body)
         return f"<Request {self.method} {self.url} ({size} bytes)>"
 
+    @property
+    def secret(self) -> str:
+        """The API key this request carries ("" when none), for redaction."""
+        return self.headers.get("Authorization", "").partition(" ")[2]
+
     def redact(self, value: ValueT) -> ValueT:
         """`value` (text or parsed JSON) with the API key blanked out, for a server that echoes it back."""
-        key = self.headers.get("Authorization", "").partition(" ")[2]
-        return value if not key else cast(ValueT, _without(key, value))
+        secret = self.secret
+        if not secret:
+            return value
+        if isinstance(value, str):
+            return cast(ValueT, redact_text(value, secret))
+        return cast(ValueT, redact_value(value, secret))
+
+    def cause(self, exc: BaseException) -> BaseException:
+        """What to chain an error to (`raise ... from`): `exc`, or a redacted stand-in if it shows the key."""
+        return safe_cause(exc, self.secret)
 
     def describe(self) -> str:
         """`METHOD route`, for messages and logs."""
@@ -63,9 +66,29 @@ class Request:
             f"{self.describe()}: the response is larger than max_response_bytes ({limit:,} bytes)"
         )
 
-    def failed(self, cause: Exception) -> errors.ConnectionError:
-        """The error for an attempt whose connection failed; the same from both transports."""
-        return errors.ConnectionError(f"{self.describe()}: {type(cause).__name__}: {cause}")
+    def _quote(self, cause: BaseException) -> str:
+        return f"{self.describe()}: " + shorten(self.redact(f"{type(cause).__name__}: {cause}"))
+
+    def failed(
+        self, cause: BaseException, *, stale_connection: bool = False, deterministic: bool = False
+    ) -> errors.ConnectionError:
+        """The error for an attempt whose connection failed; the same from both transports.
+
+        stale_connection: it failed on a reused pooled connection before any byte of an answer came, so
+            the server never read it; deterministic: the same request would fail the same way (TLS
+            verification), so it is not retried.
+        """
+        error = errors.ConnectionError(self._quote(cause))
+        error._stale_connection = stale_connection
+        error._deterministic = deterministic
+        return error
+
+    def broken(self, cause: BaseException) -> errors.InvalidContent:
+        """The error for an answer that breaks HTTP itself (bad status line, huge headers, wrong length,
+        undecodable encoding): the server would answer the same way again, so it is not retried."""
+        error = errors.InvalidContent(self._quote(cause))
+        error._deterministic = True
+        return error
 
 
 @attrs.define(repr=False)

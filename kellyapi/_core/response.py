@@ -11,10 +11,10 @@ from typing import cast
 from kellyapi import errors
 from kellyapi._core.endpoint import Endpoint, ResultT
 from kellyapi._core.http import Request, Response
+from kellyapi._core.redaction import describe_detail, server_text, shorten
 from kellyapi._core.retry import parse_retry_after
 
 _INVALID_REQUEST_STATUSES = frozenset({400, 404, 405, 413, 422})
-_SNIPPET_LENGTH = 200
 _DECODER = json.JSONDecoder()
 
 
@@ -32,26 +32,6 @@ def parse_json(body: bytes | bytearray) -> object:
     except ValueError:
         return json.loads(text)
     return value if end == len(text) else json.loads(text)
-
-
-def _snippet(body: bytes | bytearray) -> str:
-    text = body[: _SNIPPET_LENGTH * 4].decode("utf-8", "replace")
-    text = re.sub(r"\s+", " ", text).strip()
-    return text[:_SNIPPET_LENGTH] + ("…" if len(text) > _SNIPPET_LENGTH else "")
-
-
-def _describe_detail(detail: object) -> str:
-    """FastAPI's `detail`: a string, or a list of {loc, msg} validation failures."""
-    if isinstance(detail, str):
-        return detail
-    if isinstance(detail, list) and all(isinstance(item, dict) for item in detail):
-        parts = []
-        for item in detail:
-            loc = [str(part) for part in item.get("loc", []) if part != "body"]
-            msg = str(item.get("msg", "invalid"))
-            parts.append(f"{'.'.join(loc)}: {msg}" if loc else msg)
-        return "; ".join(parts)
-    return json.dumps(detail)[:_SNIPPET_LENGTH]
 
 
 def _error_class(status: int) -> type[errors.BaseError]:
@@ -77,17 +57,18 @@ def error_for_response(request: Request, response: Response) -> errors.BaseError
     try:
         parsed = parse_json(response.body)
     except (ValueError, RecursionError):
-        said = _snippet(response.body)
+        said = server_text(response.body)
     else:
         detail = parsed.get("detail") if isinstance(parsed, dict) else None
-        said = _describe_detail(detail) if detail is not None else _snippet(response.body)
-    message = f"{request.describe()} failed with HTTP {status}"
+        said = describe_detail(detail) if detail is not None else server_text(response.body)
     if 300 <= status < 400:
-        message += f": unexpected redirect to {response.headers.get('location', '?')}"
-    elif said:
+        said = f"unexpected redirect to {response.headers.get('location', '?')}"
+    message = f"{request.describe()} failed with HTTP {status}"
+    said = shorten(request.redact(said))  # redacted before it is cut, so no piece of a key survives the cut
+    if said:
         message += f": {said}"
     return _error_class(status)(
-        request.redact(message),
+        message,
         status_code=status,
         detail=request.redact(detail),
         retry_after=parse_retry_after(response.headers.get("retry-after")),
@@ -135,9 +116,10 @@ def decode_result(endpoint: Endpoint[ResultT], request: Request, response: Respo
     try:
         data = parse_json(response.body)
     except (ValueError, RecursionError):
-        content_type = response.headers.get("content-type", "no content type")
-        message = f"{request.describe()} answered {content_type}, not JSON: {_snippet(response.body)!r}"
-        raise errors.InvalidContent(request.redact(message), status_code=response.status) from None
+        content_type = shorten(request.redact(response.headers.get("content-type", "no content type")), 80)
+        said = shorten(request.redact(server_text(response.body)))
+        message = f"{request.describe()} answered {content_type}, not JSON: {said!r}"
+        raise errors.InvalidContent(message, status_code=response.status) from None
     if endpoint.result_kind == "json":
         return cast(ResultT, data)
     field = cast(str, endpoint.result_field)
@@ -147,8 +129,8 @@ def decode_result(endpoint: Endpoint[ResultT], request: Request, response: Respo
         problem = "is missing" if value is None else f"is a {type(value).__name__}, not a string"
         message = f"{request.describe()}: the response field {field!r} {problem}"
         if detail is not None:
-            message += f"; the server said: {_describe_detail(detail)}"
-        raise errors.InvalidContent(request.redact(message), status_code=response.status, detail=request.redact(detail))
+            message += f"; the server said: {shorten(request.redact(describe_detail(detail)))}"
+        raise errors.InvalidContent(message, status_code=response.status, detail=request.redact(detail))
     if endpoint.result_kind == "str":
         return cast(ResultT, value)
     try:

@@ -52,9 +52,20 @@ class RetryPolicy:
 
     def is_retryable(self, error: errors.BaseError) -> bool:
         """Whether a second attempt can succeed where this one failed."""
+        if error._deterministic:
+            return False
         if error.status_code is None:
             return isinstance(error, errors.ConnectionError)
         return error.status_code in RETRY_STATUSES
+
+    def resend_at_once(self, error: errors.BaseError, resent_already: bool) -> bool:
+        """Whether to resend now on a fresh connection, as browsers and Go's net/http do.
+
+        A pooled connection the server had closed fails before any byte of an answer arrives: the server
+        never read the request, so resending is safe for any method. Once per call, and not counted
+        against `max_retries` (it is not a retry of anything the server saw).
+        """
+        return error._stale_connection and not resent_already
 
     def backoff(self, retries_done: int, rand: Callable[[], float] = random.random) -> float:
         """Full jitter: a uniform wait in [0, min(max_delay, initial_delay * 2**retries_done))."""

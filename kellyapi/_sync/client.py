@@ -20,6 +20,7 @@ from kellyapi._core.config import (
 from kellyapi._core.endpoint import Endpoint, ResultT
 from kellyapi._core.http import Request, Response, build_request
 from kellyapi._core.log import log_attempt, log_retry, logger
+from kellyapi._core.network import Verify
 from kellyapi._core.response import decode_result, error_for_response
 from kellyapi._transport.urllib3 import SyncSessionArg, SyncTransport
 
@@ -39,6 +40,9 @@ class SyncClient:
         max_retries: int = DEFAULT_MAX_RETRIES,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         allow_insecure_http: bool = False,
+        proxy: str | None = None,
+        trust_env: bool = True,
+        verify: Verify = True,
     ) -> None:
         """Configure a client.
 
@@ -52,6 +56,12 @@ class SyncClient:
         max_response_bytes: the largest response body read (default 64 MiB); a larger one is InvalidContent.
         allow_insecure_http: allow a plain http:// api on another machine (loopback is always allowed);
             the key then crosses the network unencrypted.
+        proxy: a forward proxy, `http://[user:password@]host:port`; HTTPS goes through it with CONNECT.
+            Default: HTTPS_PROXY / HTTP_PROXY / ALL_PROXY, unless NO_PROXY lists the API's host.
+        trust_env: False ignores the proxy environment variables.
+        verify: True (the system's CAs, or SSL_CERT_FILE), a CA bundle's path, an ssl.SSLContext (also for a
+            client certificate), or False to skip certificate checks (a warning is logged).
+        Proxy and TLS options apply to the connections the client owns, not to a `session=` of yours.
         """
         self._config = ClientConfig.create(
             api_key,
@@ -60,8 +70,11 @@ class SyncClient:
             max_retries,
             max_response_bytes=max_response_bytes,
             allow_insecure_http=allow_insecure_http,
+            proxy=proxy,
+            trust_env=trust_env,
+            verify=verify,
         )
-        self._transport = SyncTransport(session, self._config.max_response_bytes)
+        self._transport = SyncTransport(session, self._config.max_response_bytes, self._config.network)
 
     @property
     def api(self) -> str:
@@ -99,26 +112,34 @@ class SyncClient:
         deadline = started + budget
         remaining = budget  # the first attempt's timeout is the budget itself: transports reuse its timeout object
         retries = 0
+        attempt = 1
+        fresh_connection = False
         while True:
             response: Response | None = None
             error: errors.BaseError | None
             try:
-                response = self._transport.send(request, remaining)
-            except (errors.ConnectionError, errors.TimeoutError) as exc:
+                response = self._transport.send(request, remaining, fresh_connection)
+            except errors.BaseError as exc:
                 error = exc
             else:
                 error = None if 200 <= response.status < 300 else error_for_response(request, response)
             if logger.isEnabledFor(logging.DEBUG):
-                log_attempt(request, response, error, retries + 1, time.monotonic() - started)
+                log_attempt(request, response, error, attempt, time.monotonic() - started)
             if error is None:
                 assert response is not None
                 return response
             now = time.monotonic()
-            delay = self._config.retry.delay_before_retry(retries, error, deadline - now)
-            if delay is None:
-                raise error
-            log_retry(request, error, delay)
-            self._transport.sleep(delay)
-            retries += 1
+            policy = self._config.retry
+            if policy.resend_at_once(error, fresh_connection) and now < deadline:
+                fresh_connection = True
+                log_retry(request, error, 0.0)
+            else:
+                delay = policy.delay_before_retry(retries, error, deadline - now)
+                if delay is None:
+                    raise error
+                log_retry(request, error, delay)
+                self._transport.sleep(delay)
+                retries += 1
+            attempt += 1
             started = time.monotonic()
             remaining = deadline - started

@@ -1,21 +1,130 @@
-"""HTTP over aiohttp for the async client: one connection pool per event loop, closed with its loop."""
+"""HTTP over aiohttp for the async client: one connection pool per event loop and process, closed with its loop."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Callable
+import contextlib
+import ssl
+import weakref
+from collections.abc import AsyncGenerator, Callable, Coroutine
+from typing import Any
 
 import aiohttp
 import attrs
+from aiohttp.http_exceptions import ContentEncodingError
 
 from kellyapi import errors
 from kellyapi._core.config import DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT
 from kellyapi._core.http import Request, Response
+from kellyapi._core.network import Network
+from kellyapi._transport.attempt import CURRENT, Attempt, pools_per_process
 from kellyapi._transport.body import PREALLOCATE_ABOVE, Body, BodyCollector
 from kellyapi._transport.session import session_source
 
 AsyncSessionArg = aiohttp.ClientSession | Callable[[], aiohttp.ClientSession] | type[aiohttp.ClientSession]
 """`session=`: a ClientSession (yours, never closed by the SDK), a callable returning one, or the class."""
+
+
+class _ConnectionWatch:
+    """Watches one pooled connection: bytes that arrive while it is idle mean it cannot be trusted again.
+
+    aiohttp parses whatever arrives on an idle keep-alive connection (a late `408`, a stray answer) and
+    queues it for the next request to read as its own answer. Go's net/http drops such a connection
+    ("unsolicited response received on idle HTTP channel"); so does this.
+    """
+
+    __slots__ = ("attempt", "in_use", "spoke_while_idle")
+
+    def __init__(self, protocol: Any) -> None:
+        self.in_use = False
+        self.spoke_while_idle = False
+        self.attempt: Attempt | None = None
+        receive = protocol.data_received
+
+        def data_received(data: bytes) -> None:
+            if not self.in_use:
+                self.spoke_while_idle = self.spoke_while_idle or bool(data)
+            elif self.attempt is not None:
+                self.attempt.received += len(data)
+            receive(data)
+
+        protocol.data_received = data_received
+
+    def idle(self) -> None:
+        self.in_use = False
+        self.attempt = None
+
+
+class _GuardedConnector(aiohttp.TCPConnector):
+    """A TCPConnector that never hands out a connection that spoke while idle, and notes reuse on the attempt."""
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.watches: weakref.WeakKeyDictionary[Any, _ConnectionWatch] = weakref.WeakKeyDictionary()
+
+    async def connect(self, req: Any, traces: Any, timeout: Any) -> Any:
+        """A pooled connection that stayed silent while idle, or a new one."""
+        attempt = CURRENT.get()
+        while True:
+            conn = await super().connect(req, traces, timeout)
+            protocol = conn.protocol
+            assert protocol is not None
+            watch = self.watches.get(protocol)
+            if watch is None:
+                watch = self.watches[protocol] = _ConnectionWatch(protocol)
+            elif watch.spoke_while_idle or protocol.should_close or (attempt is not None and attempt.fresh_connection):
+                conn.close()
+                continue
+            elif attempt is not None:
+                attempt.reused = True
+            watch.in_use = True
+            watch.attempt = attempt
+            conn.add_callback(watch.idle)
+            return conn
+
+
+def _owned_session_factory(network: Network) -> Callable[[], aiohttp.ClientSession]:
+    def make() -> aiohttp.ClientSession:
+        connector = _GuardedConnector(ssl=network.ssl_context if network.ssl_context is not None else True)
+        session = aiohttp.ClientSession(connector=connector)
+        # aiohttp silently resends a GET that failed on a reused connection; the client does that itself,
+        # for every method and logged as an attempt, so the server never sees a send the SDK did not log.
+        if hasattr(session, "_retry_connection"):
+            session._retry_connection = False
+        return session
+
+    return make
+
+
+def _run_without_loop(coroutine: Coroutine[Any, Any, object]) -> None:
+    """Run a coroutine that never needs to wait (a close on a dead loop) to its end, or drop it."""
+    try:
+        coroutine.send(None)
+    except StopIteration:
+        return
+    coroutine.close()
+
+
+def _close_socket_of_dead_loop(transport: Any) -> None:
+    # A closed loop cannot run the callback that closes a transport's socket, and a transport left to the
+    # garbage collector warns "unclosed transport". Run that callback here, as the loop would have.
+    # Of asyncio's selector transports (TLS ones wrap one) this uses what every Python 3.10+ has.
+    transport = getattr(getattr(transport, "_ssl_protocol", None), "_transport", None) or transport
+    lost = getattr(transport, "_call_connection_lost", None)
+    if transport.is_closing() and getattr(transport, "_sock", None) is None:
+        return
+    with contextlib.suppress(RuntimeError):  # "Event loop is closed", once the transport is marked closing
+        transport.abort()
+    if lost is not None and getattr(transport, "_sock", None) is not None:
+        # The protocol's connection_lost may fail to schedule callbacks; nothing waits on an idle pool.
+        with contextlib.suppress(RuntimeError):
+            lost(None)
+
+
+@attrs.define
+class _LoopPool:
+    session: aiohttp.ClientSession
+    closer: AsyncGenerator[None, None]
 
 
 async def _close_with_loop(session: aiohttp.ClientSession, forget: Callable[[], object]) -> AsyncGenerator[None, None]:
@@ -29,23 +138,74 @@ async def _close_with_loop(session: aiohttp.ClientSession, forget: Callable[[], 
         await session.close()
 
 
-@attrs.define
-class _LoopPool:
-    session: aiohttp.ClientSession
-    closer: AsyncGenerator[None, None]
+def _discard_dead_pool(pool: _LoopPool) -> None:
+    """Close a pool whose loop was closed without shutdown_asyncgens(): sockets now, and not a warning printed."""
+    connector = pool.session.connector
+    protocols = list(connector.watches) if isinstance(connector, _GuardedConnector) else []
+    _run_without_loop(pool.closer.aclose())  # marks the session and connector closed: their loop is gone
+    for protocol in protocols:
+        if protocol.transport is not None:
+            _close_socket_of_dead_loop(protocol.transport)
+
+
+def _is_certificate_failure(exc: BaseException) -> bool:
+    return isinstance(exc, aiohttp.ClientConnectorCertificateError) or isinstance(
+        getattr(exc, "os_error", None), ssl.SSLCertVerificationError
+    )
+
+
+def _is_encoding_failure(exc: BaseException) -> bool:
+    link: BaseException | None = exc
+    for _ in range(8):
+        if link is None:
+            return False
+        if isinstance(link, ContentEncodingError):
+            return True
+        link = link.__cause__ or link.__context__
+    return False
+
+
+def _error_for(request: Request, exc: aiohttp.ClientError, attempt: Attempt) -> errors.BaseError:
+    """The typed error for what aiohttp raised, marked for the retry policy; the same classes as urllib3's."""
+    if _is_certificate_failure(exc):
+        return request.failed(exc, deterministic=True)
+    if isinstance(exc, aiohttp.ClientResponseError):
+        # Raised while parsing: a garbage status line, oversized or malformed headers, bytes past the body.
+        return request.broken(exc)
+    if _is_encoding_failure(exc):
+        return request.broken(exc)  # a Content-Encoding that cannot be decoded (br without brotli, bad gzip)
+    return request.failed(exc, stale_connection=attempt.stale)
 
 
 class AsyncTransport:
     """Sends requests with aiohttp; owns one pooled session per event loop unless the caller lends one."""
 
     def __init__(
-        self, session: AsyncSessionArg | None = None, max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
+        self,
+        session: AsyncSessionArg | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        network: Network | None = None,
     ) -> None:
-        self._source = session_source(session, aiohttp.ClientSession, aiohttp.ClientSession)
+        network = network or Network()
+        self._source = session_source(session, aiohttp.ClientSession, _owned_session_factory(network))
         self._max_response_bytes = max_response_bytes
         self._read_at_once = min(PREALLOCATE_ABOVE, max_response_bytes)  # a body this small is read in one go
         self._pools: dict[asyncio.AbstractEventLoop, _LoopPool] = {}
         self._last_timeout = aiohttp.ClientTimeout(total=DEFAULT_TIMEOUT)
+        self._ssl: ssl.SSLContext | bool = network.ssl_context if network.ssl_context is not None else True
+        proxy = network.proxy
+        self._proxy = None if proxy is None else proxy.url
+        self._proxy_auth = None
+        if proxy is not None and proxy.credentials is not None:
+            user, _, password = proxy.credentials.partition(":")
+            self._proxy_auth = aiohttp.BasicAuth(user, password)
+        if self._source.make_owned is not None:
+            pools_per_process(self)
+
+    def forget_inherited_pools(self) -> object:
+        """In a forked child: no pool of the parent's is ever used (its loops do not run here)."""
+        inherited, self._pools = self._pools, {}
+        return inherited
 
     def _current_session(self) -> aiohttp.ClientSession | None:
         """The session to send on, or None when this loop has no open pool yet (opening one awaits)."""
@@ -54,11 +214,21 @@ class AsyncTransport:
             if not isinstance(session, aiohttp.ClientSession) or session.closed:
                 raise errors.InvalidRequest("session= must give an open aiohttp.ClientSession")
             return session
-        pool = self._pools.get(asyncio.get_running_loop())
+        pools = self._pools
+        if len(pools) > 1:
+            self._discard_dead_pools()
+        pool = pools.get(asyncio.get_running_loop())
         return None if pool is None or pool.session.closed else pool.session
+
+    def _discard_dead_pools(self) -> None:
+        for loop, pool in list(self._pools.items()):
+            if loop.is_closed():
+                del self._pools[loop]
+                _discard_dead_pool(pool)
 
     async def _open_pool(self) -> aiohttp.ClientSession:
         assert self._source.make_owned is not None
+        self._discard_dead_pools()
         loop = asyncio.get_running_loop()
         owned = self._source.make_owned()
         closer = _close_with_loop(owned, lambda: self._pools.pop(loop, None))
@@ -73,11 +243,13 @@ class AsyncTransport:
             last = self._last_timeout = aiohttp.ClientTimeout(total=seconds)
         return last
 
-    async def send(self, request: Request, timeout: float) -> Response:
+    async def send(self, request: Request, timeout: float, fresh_connection: bool = False) -> Response:
         """Send one request and read the whole response, within `timeout` seconds and the size cap."""
         session = self._current_session()
         if session is None:
             session = await self._open_pool()
+        attempt = Attempt(0.0, fresh_connection)  # aiohttp's total timeout keeps the deadline
+        token = CURRENT.set(attempt)
         try:
             async with session.request(
                 request.method,
@@ -86,6 +258,9 @@ class AsyncTransport:
                 headers=request.headers,
                 timeout=self._timeout(timeout),
                 allow_redirects=False,
+                proxy=self._proxy,
+                proxy_auth=self._proxy_auth,
+                ssl=self._ssl,
             ) as response:
                 # aiohttp decodes a compressed body; its declared length counts the encoded bytes.
                 declared = None if "Content-Encoding" in response.headers else response.content_length
@@ -97,7 +272,11 @@ class AsyncTransport:
         except asyncio.TimeoutError:
             raise request.timed_out(timeout) from None
         except aiohttp.ClientError as exc:
-            raise request.failed(exc) from None
+            error = _error_for(request, exc, attempt)
+            cause = request.cause(exc)
+        finally:
+            CURRENT.reset(token)
+        raise error from cause  # outside the except block, so a cause that showed the key is not its context
 
     async def _read_in_chunks(self, request: Request, response: aiohttp.ClientResponse, declared: int | None) -> Body:
         collector = BodyCollector(request, declared, self._max_response_bytes)
@@ -115,5 +294,8 @@ class AsyncTransport:
         for loop, pool in list(self._pools.items()):
             if loop is current:
                 await pool.closer.aclose()
+            elif loop.is_closed():
+                del self._pools[loop]
+                _discard_dead_pool(pool)
             elif loop.is_running():
                 asyncio.run_coroutine_threadsafe(pool.closer.aclose(), loop)

@@ -31,7 +31,7 @@ class BodyCollector:
         if end > self._limit:
             raise self._request.too_large(self._limit)
         if self._declared is not None and end > self._declared:
-            raise self._request.failed(ValueError(f"the body is longer than its Content-Length ({self._declared})"))
+            raise self._request.broken(ValueError(f"the body is longer than its Content-Length ({self._declared})"))
         if self._buffer is None:
             self._chunks.append(chunk)
         else:

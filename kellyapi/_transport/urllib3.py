@@ -1,15 +1,23 @@
-"""HTTP over urllib3 for the blocking client: one thread-safe connection pool, no retries of its own."""
+"""HTTP over urllib3 for the blocking client: one thread-safe connection pool per process, no retries of its own."""
 
 from __future__ import annotations
 
+import http.client
+import io
+import socket
+import ssl
 import time
 from collections.abc import Callable
+from typing import Any
 
 import urllib3
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from kellyapi import errors
 from kellyapi._core.config import DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT
 from kellyapi._core.http import Request, Response
+from kellyapi._core.network import Network
+from kellyapi._transport.attempt import CURRENT, Attempt, pools_per_process
 from kellyapi._transport.body import Body, BodyCollector
 from kellyapi._transport.session import session_source
 
@@ -22,20 +30,173 @@ POOL_SIZE = 100  # connections kept per host, as many as aiohttp's default conne
 NO_RETRIES = urllib3.Retry(total=False, redirect=False)
 
 
-def _default_pool() -> urllib3.PoolManager:
-    return urllib3.PoolManager(maxsize=POOL_SIZE, retries=False)
+class _DeadlineReader(io.RawIOBase):
+    """The socket as http.client reads it, each read given only the time left until the call's deadline.
+
+    A socket timeout bounds one read; a server dripping a status line, headers or chunk-size lines a byte
+    at a time would never trip it. Every read, from the status line to the last chunk, goes through here.
+    """
+
+    def __init__(self, raw: Any, sock: socket.socket, attempt: Attempt) -> None:
+        super().__init__()
+        self._raw = raw
+        self._sock = sock
+        self._attempt = attempt
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int | None:
+        remaining = self._attempt.deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError("the call's deadline passed")
+        self._sock.settimeout(remaining)
+        count: int | None = self._raw.readinto(buffer)
+        if count:
+            self._attempt.received += count
+        return count
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
+
+
+class _GuardedResponse(http.client.HTTPResponse):
+    """http.client's response, read against the call's deadline, skipping interim 1xx answers."""
+
+    def __init__(self, sock: socket.socket, debuglevel: int = 0, method: str | None = None, url: str | None = None):
+        super().__init__(sock, debuglevel, method, url)
+        attempt = CURRENT.get()
+        if attempt is not None:
+            # detach() hands over the socket file without closing it; the buffer on top is ours.
+            self.fp = io.BufferedReader(_DeadlineReader(self.fp.detach(), sock, attempt))
+
+    def _read_status(self) -> tuple[str, int, str]:
+        # http.client skips only 100 Continue; 102 Processing and 103 Early Hints are interim too.
+        while True:
+            version, status, reason = super()._read_status()  # type: ignore[misc]
+            if status == 100 or status == 101 or not 100 <= status < 200:
+                return version, status, reason
+            http.client.parse_headers(self.fp)
+
+
+class _GuardedPool:
+    """Pool behaviour added to urllib3's pools: deadline-bound responses, and reuse noted on the attempt.
+
+    It works through super() on purpose, so that whatever patches urllib3's own pools (vcrpy does) still runs.
+    """
+
+    def _new_conn(self) -> Any:
+        conn = super()._new_conn()  # type: ignore[misc]
+        conn.response_class = _GuardedResponse
+        return conn
+
+    def _get_conn(self, timeout: float | None = None) -> Any:
+        conn = super()._get_conn(timeout)  # type: ignore[misc]
+        attempt = CURRENT.get()
+        if attempt is not None and getattr(conn, "sock", None) is not None:
+            if attempt.fresh_connection:
+                conn.close()  # resending after a stale connection: no other pooled one either
+            else:
+                attempt.reused = True
+        return conn
+
+
+class _GuardedHTTPPool(_GuardedPool, HTTPConnectionPool):
+    pass
+
+
+class _GuardedHTTPSPool(_GuardedPool, HTTPSConnectionPool):
+    pass
+
+
+_GUARDED_POOLS = {"http": _GuardedHTTPPool, "https": _GuardedHTTPSPool}
+
+
+def _pool_factory(network: Network) -> Callable[[], urllib3.PoolManager]:
+    options: dict[str, Any] = {"maxsize": POOL_SIZE, "retries": False}
+    if network.ssl_context is not None:
+        options["ssl_context"] = network.ssl_context
+        if network.ssl_context.verify_mode == ssl.CERT_NONE:
+            options.update(cert_reqs="CERT_NONE", assert_hostname=False)
+
+    def make() -> urllib3.PoolManager:
+        if network.proxy is None:
+            pool = urllib3.PoolManager(**options)
+        else:
+            credentials = network.proxy.credentials
+            headers = urllib3.make_headers(proxy_basic_auth=credentials) if credentials else None
+            pool = urllib3.ProxyManager(network.proxy.url, proxy_headers=headers, **options)
+        pool.pool_classes_by_scheme = _GUARDED_POOLS
+        return pool
+
+    return make
+
+
+def _inner(exc: BaseException) -> BaseException | None:
+    """What urllib3 wrapped: a ProtocolError carries http.client's or the socket's exception."""
+    for candidate in (*exc.args[1:], exc.__cause__, exc.__context__):
+        if isinstance(candidate, BaseException):
+            return candidate
+    return None
+
+
+def _is_certificate_failure(exc: BaseException) -> bool:
+    link: BaseException | None = exc
+    for _ in range(8):
+        if link is None:
+            return False
+        if isinstance(link, ssl.SSLCertVerificationError):
+            return True
+        link = _inner(link)
+    return False
+
+
+def _error_for(
+    request: Request, exc: urllib3.exceptions.HTTPError, attempt: Attempt, timeout: float
+) -> errors.BaseError:
+    """The typed error for what urllib3 raised, marked for the retry policy; the same classes as aiohttp's."""
+    # urllib3 2 derives NewConnectionError (a refused connection) from its TimeoutError.
+    if isinstance(exc, urllib3.exceptions.TimeoutError) and not isinstance(exc, urllib3.exceptions.NewConnectionError):
+        return request.timed_out(timeout)
+    if isinstance(exc, urllib3.exceptions.DecodeError):
+        return request.broken(exc)
+    if isinstance(exc, urllib3.exceptions.SSLError) and _is_certificate_failure(exc):
+        return request.failed(exc, deterministic=True)
+    inner = _inner(exc) if isinstance(exc, urllib3.exceptions.ProtocolError) else None
+    if isinstance(inner, urllib3.exceptions.InvalidChunkLength) and inner.length:
+        return request.broken(inner)  # a chunk-size line that is not hex (an empty one is a dropped connection)
+    if isinstance(inner, http.client.HTTPException) and not isinstance(
+        inner, (http.client.RemoteDisconnected, http.client.IncompleteRead)
+    ):
+        return request.broken(inner)  # a garbage status line, a header line over 64 KiB, over 100 headers
+    return request.failed(exc, stale_connection=attempt.stale)
 
 
 class SyncTransport:
     """Sends requests with urllib3; urllib3's own retries and redirects are off, the client's policy decides."""
 
     def __init__(
-        self, session: SyncSessionArg | None = None, max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
+        self,
+        session: SyncSessionArg | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        network: Network | None = None,
     ) -> None:
-        self._source = session_source(session, urllib3.PoolManager, _default_pool)
+        network = network or Network()
+        make_default = _pool_factory(network)
+        self._source = session_source(session, urllib3.PoolManager, make_default)
         self._owned = self._source.make_owned() if self._source.make_owned is not None else None
         self._max_response_bytes = max_response_bytes
         self._last_timeout = urllib3.Timeout(connect=DEFAULT_TIMEOUT, read=DEFAULT_TIMEOUT)
+        if self._owned is not None:
+            pools_per_process(self)
+
+    def forget_inherited_pools(self) -> object:
+        """In a forked child: a new pool, so no socket of the parent's is ever written to or read."""
+        inherited = self._owned
+        assert self._source.make_owned is not None
+        self._owned = self._source.make_owned()
+        return inherited
 
     def _timeout(self, seconds: float) -> urllib3.Timeout:
         # Most attempts are first attempts, whose timeout is the client's: build that object once.
@@ -53,9 +214,11 @@ class SyncTransport:
             raise errors.InvalidRequest("session= must give a urllib3.PoolManager")
         return pool
 
-    def send(self, request: Request, timeout: float) -> Response:
+    def send(self, request: Request, timeout: float, fresh_connection: bool = False) -> Response:
         """Send one request and read the whole response, within `timeout` seconds and the size cap."""
         deadline = time.monotonic() + timeout
+        attempt = Attempt(deadline, fresh_connection)
+        token = CURRENT.set(attempt)
         try:
             response = self._session().request(
                 request.method,
@@ -75,20 +238,19 @@ class SyncTransport:
             finally:
                 response.release_conn()
         except urllib3.exceptions.HTTPError as exc:
-            # urllib3 2 derives NewConnectionError (a refused connection) from its TimeoutError.
-            if isinstance(exc, urllib3.exceptions.TimeoutError) and not isinstance(
-                exc, urllib3.exceptions.NewConnectionError
-            ):
-                raise request.timed_out(timeout) from None
-            raise request.failed(exc) from None
-        return Response(response.status, response.headers, body)
+            error = _error_for(request, exc, attempt, timeout)
+            cause = request.cause(exc)
+        else:
+            return Response(response.status, response.headers, body)
+        finally:
+            CURRENT.reset(token)
+        raise error from cause  # outside the except block, so a cause that showed the key is not its context
 
     def _read_capped(
         self, request: Request, response: urllib3.BaseHTTPResponse, deadline: float, timeout: float
     ) -> Body:
-        # urllib3's read timeout bounds each socket read, not the whole body: a server dripping one
-        # byte at a time would never trip it. So read what has arrived, chunk by chunk, and give
-        # every socket read only the time left until the call's deadline.
+        # With the SDK's own pool every socket read is bounded by the deadline (_DeadlineReader); a pool
+        # passed as session= has plain urllib3 connections, so bound the body's reads here too.
         # urllib3 looks up Content-Encoding and passes each read through its decoder's buffer even when
         # the body has no encoding; ask for decoding only when there is one (that saves 2 % of a call).
         # The declared length counts encoded bytes, so it says nothing of a decoded body's length.

@@ -30,7 +30,7 @@ class RecordingTransport:
         self.answer = answer
         self.sent: list[Request] = []
 
-    async def send(self, request: Request, timeout: float) -> Response:
+    async def send(self, request: Request, timeout: float, fresh_connection: bool = False) -> Response:
         self.sent.append(request)
         return self.answer
 

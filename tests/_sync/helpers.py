@@ -31,7 +31,7 @@ class RecordingTransport:
         self.answer = answer
         self.sent: list[Request] = []
 
-    def send(self, request: Request, timeout: float) -> Response:
+    def send(self, request: Request, timeout: float, fresh_connection: bool = False) -> Response:
         self.sent.append(request)
         return self.answer
 
