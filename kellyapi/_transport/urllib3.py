@@ -152,6 +152,15 @@ def _is_certificate_failure(exc: BaseException) -> bool:
     return False
 
 
+def _is_bad_chunk_size(exc: BaseException | None) -> bool:
+    """A chunk-size line that is not hex; an empty one is a dropped connection, retryable."""
+    if isinstance(exc, urllib3.exceptions.InvalidChunkLength):
+        return bool(exc.length)
+    # http.client reports a line it cannot parse as IncompleteRead, chained to int()'s ValueError.
+    cause = exc.__context__ if isinstance(exc, http.client.IncompleteRead) else None
+    return isinstance(cause, ValueError) and "base 16" in str(cause) and not str(cause).endswith("b''")
+
+
 def _error_for(
     request: Request, exc: urllib3.exceptions.HTTPError, attempt: Attempt, timeout: float
 ) -> errors.BaseError:
@@ -164,8 +173,8 @@ def _error_for(
     if isinstance(exc, urllib3.exceptions.SSLError) and _is_certificate_failure(exc):
         return request.failed(exc, deterministic=True)
     inner = _inner(exc) if isinstance(exc, urllib3.exceptions.ProtocolError) else None
-    if isinstance(inner, urllib3.exceptions.InvalidChunkLength) and inner.length:
-        return request.broken(inner)  # a chunk-size line that is not hex (an empty one is a dropped connection)
+    if _is_bad_chunk_size(inner):
+        return request.broken(exc)
     if isinstance(inner, http.client.HTTPException) and not isinstance(
         inner, (http.client.RemoteDisconnected, http.client.IncompleteRead)
     ):
