@@ -7,12 +7,15 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
 
 from kellyapi import KellyAPI
 from kellyapi.testing import KellySandbox
+from tests._async.test_hostile_server import close_after_answering
+from tests.hostile_server import API_KEY, hostile
 
 EXAMPLES = Path(__file__).parent / "docs_examples"
 # Run a guide example as written; the session example only defines main(), as the guide shows it.
@@ -91,3 +94,61 @@ def test_a_client_never_closed_leaves_no_warning(kelly_sandbox: KellySandbox) ->
     result = run_python(code, env={"KELLY_API_URL": kelly_sandbox.url})
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
+
+
+HAND_CLOSED_LOOPS = textwrap.dedent(
+    """
+    import asyncio, gc, os, sys
+    from kellyapi import KellyAPI
+
+    def descriptors():
+        return len(os.listdir("/proc/self/fd"))
+
+    api = KellyAPI(os.environ["KELLY_API_KEY"], os.environ["KELLY_API_URL"])
+    before = descriptors()
+    most_pools = 0
+    for number in range(200):
+        loop = asyncio.new_event_loop()  # as Celery tasks and older code do: no shutdown_asyncgens()
+        assert loop.run_until_complete(api.llm(f"loop {number}"))
+        most_pools = max(most_pools, len(api._transport._pools))
+        loop.close()
+    asyncio.run(api.aclose())
+    gc.collect()
+    print(most_pools, descriptors() - before)
+    """
+)
+
+
+def test_loops_closed_by_hand_leave_no_socket_pool_or_warning(kelly_sandbox: KellySandbox) -> None:
+    env = {"KELLY_API_KEY": kelly_sandbox.api_key, "KELLY_API_URL": kelly_sandbox.url}
+    result = subprocess.run(
+        [sys.executable, "-W", "default", "-c", HAND_CLOSED_LOOPS],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    most_pools, descriptors_left = map(int, result.stdout.split())
+    assert most_pools == 1  # the pool of each closed loop went when the next loop's opened
+    assert descriptors_left == 0
+    assert kelly_sandbox.connections == 200
+
+
+def test_a_loop_idle_between_calls_survives_a_server_closing_each_connection() -> None:
+    # The loop does not run between calls, so it never sees the server's FIN: every call after the first
+    # goes out on a dead connection and must be resent on a fresh one, even with max_retries=0.
+    with hostile(close_after_answering) as server:
+        api = KellyAPI(API_KEY, server.url, max_retries=0)
+        loop = asyncio.new_event_loop()
+        try:
+            answers = []
+            for number in range(20):
+                answers.append(loop.run_until_complete(api.llm(f"call {number}")))
+                time.sleep(0.02)
+            loop.run_until_complete(api.aclose())
+        finally:
+            loop.close()
+    assert answers == [f"call {number}" for number in range(20)]
+    assert len(server.requests) == 20
