@@ -124,7 +124,7 @@ def kelly_client(kelly_sandbox: KellySandbox) -> Iterator[SyncKellyAPI]:
     """A SyncKellyAPI pointed at `kelly_sandbox`, closed after the test."""
     from kellyapi import SyncKellyAPI
 
-    with SyncKellyAPI(kelly_sandbox.api_key, kelly_sandbox.url) as client:
+    with SyncKellyAPI(kelly_sandbox.api_key, kelly_sandbox.url, trust_env=False) as client:
         yield client
 
 
@@ -135,4 +135,4 @@ def kelly_async_client(kelly_sandbox: KellySandbox) -> Iterator[KellyAPI]:
 
     # A plain fixture, so it works under pytest-asyncio, anyio or a test's own asyncio.run(): the client
     # keeps one pool per event loop and closes it when that loop shuts down.
-    yield KellyAPI(kelly_sandbox.api_key, kelly_sandbox.url)
+    yield KellyAPI(kelly_sandbox.api_key, kelly_sandbox.url, trust_env=False)

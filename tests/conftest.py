@@ -5,7 +5,11 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shutil
 import socket
+import ssl
+import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -150,3 +154,106 @@ def kelly(request: pytest.FixtureRequest) -> Iterator[CassetteTarget]:
         target = CassetteTarget(sandbox.url, sandbox.api_key, sandbox)
     with recording(path, target):
         yield target
+
+
+@attrs.define
+class Tinyproxy:
+    """A real forward proxy (Debian's tinyproxy) on a loopback port, and what its log says it forwarded."""
+
+    url: str
+    log: Path
+    credentials: str | None = None
+
+    @property
+    def url_with_credentials(self) -> str:
+        return self.url.replace("://", f"://{self.credentials}@", 1) if self.credentials else self.url
+
+    def forwarded(self) -> str:
+        """The log so far: one line per request or CONNECT it handled."""
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextlib.contextmanager
+def _run_tinyproxy(folder: Path, credentials: str | None) -> Iterator[Tinyproxy]:
+    binary = shutil.which("tinyproxy") or "/usr/bin/tinyproxy"
+    if not os.path.exists(binary):
+        pytest.fail("tinyproxy is not installed: .ci/run installs Debian's package (apt-get install tinyproxy)")
+    port = _free_port()
+    log = folder / "tinyproxy.log"
+    lines = [
+        f"Port {port}",
+        "Listen 127.0.0.1",
+        "Timeout 30",
+        "LogLevel Connect",
+        f'LogFile "{log}"',
+        f'PidFile "{folder / "tinyproxy.pid"}"',
+        "MaxClients 64",
+        "Allow 127.0.0.1",
+    ]
+    if credentials:
+        lines.append("BasicAuth " + credentials.replace(":", " ", 1))
+    config = folder / "tinyproxy.conf"
+    config.write_text("\n".join(lines) + "\n")
+    process = subprocess.Popen([binary, "-d", "-c", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+                break
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"tinyproxy did not start (exit {process.poll()})")
+            time.sleep(0.05)
+        yield Tinyproxy(f"http://127.0.0.1:{port}", log, credentials)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@pytest.fixture
+def tinyproxy(tmp_path: Path) -> Iterator[Tinyproxy]:
+    """A running tinyproxy that any client on this machine may use."""
+    with _run_tinyproxy(tmp_path, None) as proxy:
+        yield proxy
+
+
+@pytest.fixture
+def tinyproxy_with_login(tmp_path: Path) -> Iterator[Tinyproxy]:
+    """A running tinyproxy that wants Basic credentials (`proxy.credentials`)."""
+    with _run_tinyproxy(tmp_path, "kelly:s3cret-proxy-word") as proxy:
+        yield proxy
+
+
+@pytest.fixture
+def no_proxy_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No proxy variable from the machine's environment: each test sets the ones it means."""
+    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+
+
+@attrs.define
+class Certificates:
+    """A private CA and a `localhost` server certificate it signed, for TLS tests."""
+
+    authority: Any
+    ca_file: Path
+    server_context: ssl.SSLContext
+
+
+@pytest.fixture
+def certificates(tmp_path: Path) -> Certificates:
+    """A trustme CA, its PEM file, and a server context for `localhost`."""
+    import trustme
+
+    authority = trustme.CA()
+    ca_file = tmp_path / "ca.pem"
+    authority.cert_pem.write_to_path(str(ca_file))
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    authority.issue_cert("localhost").configure_cert(context)
+    return Certificates(authority, ca_file, context)

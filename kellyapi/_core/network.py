@@ -7,6 +7,7 @@ hosts, domain suffixes, IP networks and `*` that are reached directly. Lower cas
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 import logging
 import os
@@ -43,6 +44,11 @@ class Network:
     ssl_context: ssl.SSLContext | None = None
 
 
+def basic_credentials(credentials: str) -> str:
+    """The `Proxy-Authorization` value for `user:password`."""
+    return "Basic " + base64.b64encode(credentials.encode("utf-8")).decode("ascii")
+
+
 def _environ(environ: Mapping[str, str], name: str) -> str | None:
     for variant in (name.lower(), name.upper()):
         value = environ.get(variant)
@@ -51,7 +57,7 @@ def _environ(environ: Mapping[str, str], name: str) -> str | None:
     return None
 
 
-def _bypassed(host: str, port: int | None, no_proxy: str) -> bool:
+def _bypassed(host: str, port: int, no_proxy: str) -> bool:
     host = host.lower().strip("[]")
     try:
         address = ipaddress.ip_address(host)
@@ -102,7 +108,8 @@ def proxy_from_environment(base_url: str, environ: Mapping[str, str]) -> Proxy |
     """The proxy the environment names for `base_url`, or None when there is none or NO_PROXY bypasses it."""
     parts = urllib.parse.urlsplit(base_url)
     no_proxy = _environ(environ, "no_proxy")
-    if no_proxy and _bypassed(parts.hostname or "", parts.port, no_proxy):
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    if no_proxy and _bypassed(parts.hostname or "", port, no_proxy):
         return None
     names = [f"{parts.scheme}_proxy", "all_proxy"]
     # Under CGI, HTTP_PROXY is the client's `Proxy:` header (httpoxy): only the lower-case name counts there.

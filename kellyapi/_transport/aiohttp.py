@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import ssl
 import weakref
-from collections.abc import AsyncGenerator, Callable, Coroutine
+from collections.abc import AsyncGenerator, Callable, Coroutine, Mapping
 from typing import Any
 
 import aiohttp
@@ -16,7 +16,7 @@ from aiohttp.http_exceptions import ContentEncodingError
 from kellyapi import errors
 from kellyapi._core.config import DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT
 from kellyapi._core.http import Request, Response
-from kellyapi._core.network import Network
+from kellyapi._core.network import Network, basic_credentials
 from kellyapi._transport.attempt import CURRENT, Attempt, pools_per_process
 from kellyapi._transport.body import PREALLOCATE_ABOVE, Body, BodyCollector
 from kellyapi._transport.session import session_source
@@ -169,6 +169,8 @@ def _error_for(request: Request, exc: aiohttp.ClientError, attempt: Attempt) -> 
     """The typed error for what aiohttp raised, marked for the retry policy; the same classes as urllib3's."""
     if _is_certificate_failure(exc):
         return request.failed(exc, deterministic=True)
+    if isinstance(exc, aiohttp.ClientHttpProxyError):
+        return request.failed(exc)  # the proxy refused (a 407, a 403 for the port), as urllib3's ProxyError
     if isinstance(exc, aiohttp.ClientResponseError):
         # Raised while parsing: a garbage status line, oversized or malformed headers, bytes past the body.
         return request.broken(exc)
@@ -195,10 +197,9 @@ class AsyncTransport:
         self._ssl: ssl.SSLContext | bool = network.ssl_context if network.ssl_context is not None else True
         proxy = network.proxy
         self._proxy = None if proxy is None else proxy.url
-        self._proxy_auth = None
+        self._proxy_headers = None
         if proxy is not None and proxy.credentials is not None:
-            user, _, password = proxy.credentials.partition(":")
-            self._proxy_auth = aiohttp.BasicAuth(user, password)
+            self._proxy_headers = {"Proxy-Authorization": basic_credentials(proxy.credentials)}
         if self._source.make_owned is not None:
             pools_per_process(self)
 
@@ -236,6 +237,11 @@ class AsyncTransport:
         await closer.asend(None)
         return owned
 
+    def _with_proxy_login(self, request: Request) -> Mapping[str, str]:
+        # aiohttp sends proxy_headers only on a CONNECT; a plain http:// request names the proxy login itself.
+        assert self._proxy_headers is not None
+        return {**request.headers, **self._proxy_headers} if request.url.startswith("http:") else request.headers
+
     def _timeout(self, seconds: float) -> aiohttp.ClientTimeout:
         # Most attempts are first attempts, whose timeout is the client's: build that object once.
         last = self._last_timeout
@@ -255,11 +261,11 @@ class AsyncTransport:
                 request.method,
                 request.url,
                 data=request.body,
-                headers=request.headers,
+                headers=request.headers if self._proxy_headers is None else self._with_proxy_login(request),
                 timeout=self._timeout(timeout),
                 allow_redirects=False,
                 proxy=self._proxy,
-                proxy_auth=self._proxy_auth,
+                proxy_headers=self._proxy_headers,
                 ssl=self._ssl,
             ) as response:
                 # aiohttp decodes a compressed body; its declared length counts the encoded bytes.

@@ -16,7 +16,7 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from kellyapi import errors
 from kellyapi._core.config import DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT
 from kellyapi._core.http import Request, Response
-from kellyapi._core.network import Network
+from kellyapi._core.network import Network, basic_credentials
 from kellyapi._transport.attempt import CURRENT, Attempt, pools_per_process
 from kellyapi._transport.body import Body, BodyCollector
 from kellyapi._transport.session import session_source
@@ -125,7 +125,7 @@ def _pool_factory(network: Network) -> Callable[[], urllib3.PoolManager]:
             pool = urllib3.PoolManager(**options)
         else:
             credentials = network.proxy.credentials
-            headers = urllib3.make_headers(proxy_basic_auth=credentials) if credentials else None
+            headers = {"Proxy-Authorization": basic_credentials(credentials)} if credentials else None
             pool = urllib3.ProxyManager(network.proxy.url, proxy_headers=headers, **options)
         pool.pool_classes_by_scheme = _GUARDED_POOLS
         return pool

@@ -19,6 +19,7 @@ class Target:
 
     api_key: str | None
     api: str | None
+    local: bool = False  # the command's own sandbox: no proxy from the environment could reach it
 
 
 def connection_options() -> argparse.ArgumentParser:
@@ -45,9 +46,11 @@ def target(args: argparse.Namespace) -> Iterator[Target]:
     from kellyapi.sandbox import Sandbox  # the server side loads only for --sandbox
 
     with Sandbox() as sandbox:
-        yield Target(sandbox.api_key, sandbox.url)
+        yield Target(sandbox.api_key, sandbox.url, local=True)
 
 
 def client(args: argparse.Namespace, where: Target) -> KellyAPI:
-    """A KellyAPI for `where`, with the command's --timeout and --max-retries."""
-    return KellyAPI(where.api_key, where.api, timeout=args.timeout, max_retries=args.max_retries)
+    """A KellyAPI for `where`, with the command's --timeout and --max-retries (and the proxy environment)."""
+    return KellyAPI(
+        where.api_key, where.api, timeout=args.timeout, max_retries=args.max_retries, trust_env=not where.local
+    )

@@ -15,6 +15,7 @@ from kellyapi.cli import EPILOG, exits, main
 from kellyapi.cli.progress import ProgressBar
 from kellyapi.sandbox import media
 from kellyapi.testing import KellySandbox
+from tests.conftest import Tinyproxy
 
 
 def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
@@ -177,3 +178,17 @@ def test_the_batch_progress_bar_shows_count_rate_eta_and_failures_only_on_a_term
     pipe = io.StringIO()
     ProgressBar(10, pipe).update(5, 1)
     assert pipe.getvalue() == ""
+
+
+def test_the_script_goes_through_the_proxy_of_the_environment(
+    kelly_sandbox: KellySandbox, tinyproxy: Tinyproxy
+) -> None:
+    done = command("llm", "proxied", "--api", kelly_sandbox.url, env={"HTTP_PROXY": tinyproxy.url, "NO_PROXY": ""})
+    assert done.returncode == 0, done.stderr
+    assert "/chat/chatgpt" in tinyproxy.forwarded()
+
+
+def test_the_script_s_own_sandbox_is_reached_directly_whatever_the_proxy(closed_port: int) -> None:
+    proxy = f"http://127.0.0.1:{closed_port}"  # a proxy that is not there
+    done = command("llm", "direct", "--sandbox", env={"HTTP_PROXY": proxy, "KELLY_API_KEY": ""})
+    assert done.returncode == 0, done.stderr

@@ -50,7 +50,8 @@ def test_the_sandbox_command_serves_with_one_key() -> None:
 
 
 def test_the_sandbox_command_plans_faults_and_picks_a_free_port() -> None:
-    with sandbox_process("--fault", "sd/models=503*2", "--fault", "*=reset") as url:
+    # Two resets: the first comes on a reused connection, which the client resends on a fresh one at once.
+    with sandbox_process("--fault", "sd/models=503*2", "--fault", "*=reset*2") as url:
         with SyncKellyAPI("any-key", url, max_retries=0) as api:
             for _ in range(2):
                 with pytest.raises(errors.GenericApiError) as caught:
