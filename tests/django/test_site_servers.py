@@ -17,9 +17,11 @@ import time
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
+from kellyapi import SyncKellyAPI
 from kellyapi.sandbox.media import png_size
 from kellyapi.testing import KellySandbox
 
@@ -124,3 +126,49 @@ def test_the_site_under_uvicorn(kelly_sandbox: KellySandbox) -> None:
     assert server.returncode == 0, err
     assert err == ""
     assert_served_by_the_sandbox(kelly_sandbox)
+
+
+GUNICORN_CONFIG = """
+def when_ready(server):
+    # The master uses the site's client before it forks the workers, as a start-up health check would.
+    from studio.kelly import sync_api
+
+    sync_api.sd_models()
+"""
+
+
+def gunicorn_has_a_control_socket() -> bool:
+    usage = subprocess.run([sys.executable, "-m", "gunicorn", "--help"], capture_output=True, text=True).stdout
+    return "--no-control-socket" in usage
+
+
+def fetch_image(base: str, prompt: str) -> bytes:
+    html = urllib.request.urlopen(f"{base}/?{urllib.parse.urlencode({'prompt': prompt})}", timeout=30).read().decode()
+    image = re.search(r'src="data:image/png;base64,([^"]+)"', html)
+    assert image, html
+    return base64.b64decode(image.group(1))
+
+
+def test_the_site_under_gunicorn_preload_with_four_workers(
+    kelly_sandbox: KellySandbox, kelly_client: SyncKellyAPI, tmp_path: Path
+) -> None:
+    config = tmp_path / "gunicorn_conf.py"
+    config.write_text(GUNICORN_CONFIG)
+    port = free_port()
+    command = ["-m", "gunicorn", "--preload", "-w", "4", "-b", f"127.0.0.1:{port}", "-c", str(config)]
+    if gunicorn_has_a_control_socket():
+        command.append("--no-control-socket")  # it would be a file in the home folder
+    prompts = [f"a forked lighthouse {n}" for n in range(40)]
+    with site_server([*command, "kelly_site.wsgi:application"], port, kelly_sandbox) as server:
+        with ThreadPoolExecutor(8) as visitors:
+            images = list(visitors.map(lambda prompt: fetch_image(f"http://127.0.0.1:{port}", prompt), prompts))
+
+    _, err = server.communicate(timeout=30)
+    assert "Traceback" not in err, err
+    # gunicorn's workers leave its listening socket to the collector; a socket of a call would have a peer.
+    assert [line for line in err.splitlines() if "Warning" in line and "raddr" in line] == [], err
+    routes = [r.route for r in kelly_sandbox.requests]
+    assert routes == ["sd/models"] + ["image/generate"] * len(prompts)
+    assert {r.status for r in kelly_sandbox.requests} == {200}
+    # Every page shows the image of its own prompt: no worker read an answer meant for another.
+    assert images == [kelly_client.generate(prompt, width=512, height=512) for prompt in prompts]
