@@ -11,76 +11,96 @@ from typing import Any
 
 import aiohttp
 import attrs
+from aiohttp.client_proto import ResponseHandler
 from aiohttp.http_exceptions import ContentEncodingError
 
 from kellyapi import errors
 from kellyapi._core.config import DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT
 from kellyapi._core.http import Request, Response
 from kellyapi._core.network import Network, basic_credentials
-from kellyapi._transport.attempt import CURRENT, Attempt, pools_per_process
 from kellyapi._transport.body import PREALLOCATE_ABOVE, Body, BodyCollector
+from kellyapi._transport.fork import pools_per_process
 from kellyapi._transport.session import session_source
 
 AsyncSessionArg = aiohttp.ClientSession | Callable[[], aiohttp.ClientSession] | type[aiohttp.ClientSession]
 """`session=`: a ClientSession (yours, never closed by the SDK), a callable returning one, or the class."""
 
 
-class _ConnectionWatch:
-    """Watches one pooled connection: bytes that arrive while it is idle mean it cannot be trusted again.
+class _WatchedHandler(ResponseHandler):
+    """aiohttp's protocol for one connection, refusing to keep one that speaks while idle.
 
     aiohttp parses whatever arrives on an idle keep-alive connection (a late `408`, a stray answer) and
     queues it for the next request to read as its own answer. Go's net/http drops such a connection
-    ("unsolicited response received on idle HTTP channel"); so does this.
+    ("unsolicited response received on idle HTTP channel"); so does this, as soon as the bytes arrive.
+    The bytes that arrive for a request tell a stale connection (none) from one the server answered on.
     """
 
-    __slots__ = ("attempt", "in_use", "spoke_while_idle")
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(loop)
+        self.kelly_busy = True  # a request is using the connection (a new one is made for a request)
+        self.kelly_reused = False  # the request using it got it from the pool
+        self.kelly_received = 0  # bytes that arrived for that request
+        self.kelly_task = 0  # id() of the task whose request it carries (an id, so no finished task is kept alive)
 
-    def __init__(self, protocol: Any) -> None:
-        self.in_use = False
-        self.spoke_while_idle = False
-        self.attempt: Attempt | None = None
-        receive = protocol.data_received
+    def data_received(self, data: bytes) -> None:
+        """Count the bytes for the request under way; close the connection if it speaks while idle."""
+        if self.kelly_busy:
+            self.kelly_received += len(data)
+        elif data:
+            self.close()  # unsolicited: the pool drops a closed connection instead of handing it out
+            return
+        _data_received(self, data)
 
-        def data_received(data: bytes) -> None:
-            if not self.in_use:
-                self.spoke_while_idle = self.spoke_while_idle or bool(data)
-            elif self.attempt is not None:
-                self.attempt.received += len(data)
-            receive(data)
+    @property
+    def should_close(self) -> bool:
+        """Read by aiohttp as it takes the connection back: from here on it is idle."""
+        self.kelly_busy = False
+        return bool(_should_close(self))
 
-        protocol.data_received = data_received
+    @property
+    def stale(self) -> bool:
+        """The request went out on a reused connection and not one byte of an answer came back."""
+        return self.kelly_reused and self.kelly_received == 0
 
-    def idle(self) -> None:
-        self.in_use = False
-        self.attempt = None
+
+_data_received = ResponseHandler.data_received
+_should_close = ResponseHandler.should_close.fget  # type: ignore[attr-defined]
 
 
 class _GuardedConnector(aiohttp.TCPConnector):
-    """A TCPConnector that never hands out a connection that spoke while idle, and notes reuse on the attempt."""
+    """A TCPConnector whose connections are _WatchedHandlers, each noting the task whose request it carries."""
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
-        self.watches: weakref.WeakKeyDictionary[Any, _ConnectionWatch] = weakref.WeakKeyDictionary()
+        self.protocols: weakref.WeakSet[_WatchedHandler] = weakref.WeakSet()  # all it opened
+        # aiohttp makes each connection's protocol with this factory (an attribute since aiohttp 3.0).
+        self._factory = self._watched_handler  # type: ignore[assignment]
+
+    def _watched_handler(self) -> _WatchedHandler:
+        protocol = _WatchedHandler(self._loop)
+        self.protocols.add(protocol)
+        return protocol
 
     async def connect(self, req: Any, traces: Any, timeout: Any) -> Any:
-        """A pooled connection that stayed silent while idle, or a new one."""
-        attempt = CURRENT.get()
-        while True:
-            conn = await super().connect(req, traces, timeout)
-            protocol = conn.protocol
-            assert protocol is not None
-            watch = self.watches.get(protocol)
-            if watch is None:
-                watch = self.watches[protocol] = _ConnectionWatch(protocol)
-            elif watch.spoke_while_idle or protocol.should_close or (attempt is not None and attempt.fresh_connection):
-                conn.close()
-                continue
-            elif attempt is not None:
-                attempt.reused = True
-            watch.in_use = True
-            watch.attempt = attempt
-            conn.add_callback(watch.idle)
-            return conn
+        """A connection for the calling task's request, marked as carrying it."""
+        conn = await super().connect(req, traces, timeout)
+        protocol: Any = conn.protocol
+        if protocol.kelly_task:  # it carried a request before: this is a reuse
+            protocol.kelly_busy = protocol.kelly_reused = True
+            protocol.kelly_received = 0
+        protocol.kelly_task = id(asyncio.current_task())
+        return conn
+
+    def used_by(self, task: object) -> _WatchedHandler | None:
+        """The connection the task's failed request went out on (still marked busy: it was never released)."""
+        task_id = id(task)
+        return next((p for p in list(self.protocols) if p.kelly_task == task_id and p.kelly_busy), None)
+
+    def retire_idle_connections(self) -> None:
+        """Close every pooled connection not in use: after one turned out stale, the others may be too."""
+        for protocol in list(self.protocols):
+            if not protocol.kelly_busy:
+                protocol.close()
 
 
 def _owned_session_factory(network: Network) -> Callable[[], aiohttp.ClientSession]:
@@ -141,7 +161,7 @@ async def _close_with_loop(session: aiohttp.ClientSession, forget: Callable[[], 
 def _discard_dead_pool(pool: _LoopPool) -> None:
     """Close a pool whose loop was closed without shutdown_asyncgens(): sockets now, and not a warning printed."""
     connector = pool.session.connector
-    protocols = list(connector.watches) if isinstance(connector, _GuardedConnector) else []
+    protocols = list(connector.protocols) if isinstance(connector, _GuardedConnector) else []
     _run_without_loop(pool.closer.aclose())  # marks the session and connector closed: their loop is gone
     for protocol in protocols:
         if protocol.transport is not None:
@@ -165,7 +185,7 @@ def _is_encoding_failure(exc: BaseException) -> bool:
     return False
 
 
-def _error_for(request: Request, exc: aiohttp.ClientError, attempt: Attempt) -> errors.BaseError:
+def _error_for(request: Request, exc: aiohttp.ClientError, stale: bool) -> errors.BaseError:
     """The typed error for what aiohttp raised, marked for the retry policy; the same classes as urllib3's."""
     if _is_certificate_failure(exc):
         return request.failed(exc, deterministic=True)
@@ -176,7 +196,7 @@ def _error_for(request: Request, exc: aiohttp.ClientError, attempt: Attempt) -> 
         return request.broken(exc)
     if _is_encoding_failure(exc):
         return request.broken(exc)  # a Content-Encoding that cannot be decoded (br without brotli, bad gzip)
-    return request.failed(exc, stale_connection=attempt.stale)
+    return request.failed(exc, stale_connection=stale)
 
 
 class AsyncTransport:
@@ -254,8 +274,9 @@ class AsyncTransport:
         session = self._current_session()
         if session is None:
             session = await self._open_pool()
-        attempt = Attempt(0.0, fresh_connection)  # aiohttp's total timeout keeps the deadline
-        token = CURRENT.set(attempt)
+        connector = session.connector if isinstance(session.connector, _GuardedConnector) else None
+        if connector is not None and fresh_connection:
+            connector.retire_idle_connections()  # so the resend after a stale connection gets a new one
         try:
             async with session.request(
                 request.method,
@@ -278,10 +299,9 @@ class AsyncTransport:
         except asyncio.TimeoutError:
             raise request.timed_out(timeout) from None
         except aiohttp.ClientError as exc:
-            error = _error_for(request, exc, attempt)
+            used = connector.used_by(asyncio.current_task()) if connector is not None else None
+            error = _error_for(request, exc, stale=used is not None and used.stale)
             cause = request.cause(exc)
-        finally:
-            CURRENT.reset(token)
         raise error from cause  # outside the except block, so a cause that showed the key is not its context
 
     async def _read_in_chunks(self, request: Request, response: aiohttp.ClientResponse, declared: int | None) -> Body:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import http.client
-import io
 import socket
 import ssl
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -17,67 +18,106 @@ from kellyapi import errors
 from kellyapi._core.config import DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT
 from kellyapi._core.http import Request, Response
 from kellyapi._core.network import Network, basic_credentials
-from kellyapi._transport.attempt import CURRENT, Attempt, pools_per_process
 from kellyapi._transport.body import Body, BodyCollector
+from kellyapi._transport.fork import pools_per_process
 from kellyapi._transport.session import session_source
 
 SyncSessionArg = urllib3.PoolManager | Callable[[], urllib3.PoolManager] | type[urllib3.PoolManager]
 """`session=`: a PoolManager (yours, never closed by the SDK), a callable returning one, or the class."""
 
 READ_CHUNK = 256 * 1024
+_SLACK = 0.1  # seconds a socket read may be allowed past the deadline, to spare a settimeout() per read
 POOL_SIZE = 100  # connections kept per host, as many as aiohttp's default connector limit
 # Built once: given False, urllib3 would build a Retry object for every request.
 NO_RETRIES = urllib3.Retry(total=False, redirect=False)
 
 
-class _DeadlineReader(io.RawIOBase):
-    """The socket as http.client reads it, each read given only the time left until the call's deadline.
+class Attempt:
+    """The attempt a thread has under way: its deadline (time.monotonic()), and what its connection did."""
+
+    __slots__ = ("deadline", "fresh_connection", "received", "reused")
+
+    def __init__(self) -> None:
+        self.start(0.0, False)
+
+    def start(self, deadline: float, fresh_connection: bool) -> None:
+        """Begin an attempt (one object per thread, reused: a thread has one attempt at a time)."""
+        self.deadline = deadline
+        self.fresh_connection = fresh_connection  # the pool must open a new connection, not reuse one
+        self.reused = False
+        self.received = 0  # bytes of an answer read on this attempt's connection
+
+    @property
+    def stale(self) -> bool:
+        """It went out on a reused pooled connection and not one byte of an answer came back."""
+        return self.reused and self.received == 0
+
+
+class _ThreadAttempts(threading.local):
+    def __init__(self) -> None:
+        self.attempt: Attempt | None = None  # set while this thread sends through one of the SDK's own pools
+        self.spare = Attempt()
+
+
+_CURRENT = _ThreadAttempts()
+
+
+class _DeadlineSocketIO(socket.SocketIO):
+    """The socket file http.client reads a response from, each read given only the time left until the deadline.
 
     A socket timeout bounds one read; a server dripping a status line, headers or chunk-size lines a byte
-    at a time would never trip it. Every read, from the status line to the last chunk, goes through here.
+    at a time would never trip it. Every read of a response, from the status line to the last chunk, comes
+    here. The file is the one socket.makefile() made, turned into this class in place (it only adds
+    attributes and replaces readinto): no second buffer, no extra layer of calls per read.
     """
 
-    def __init__(self, raw: Any, sock: socket.socket, attempt: Attempt) -> None:
-        super().__init__()
-        self._raw = raw
-        self._sock = sock
-        self._attempt = attempt
+    attempt: Attempt
 
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int | None:
-        remaining = self._attempt.deadline - time.monotonic()
-        if remaining <= 0:
+    def readinto(self, b: Any) -> int | None:
+        """Read what has arrived, waiting no later than the deadline; count it for the attempt."""
+        attempt = self.attempt
+        remaining = attempt.deadline - time.monotonic()
+        sock = self._sock  # type: ignore[attr-defined]
+        if remaining <= 0 or sock is None:
+            self._timeout_occurred = True
             raise TimeoutError("the call's deadline passed")
-        self._sock.settimeout(remaining)
-        count: int | None = self._raw.readinto(buffer)
-        if count:
-            self._attempt.received += count
+        current = sock.gettimeout()
+        if current is None or current > remaining + _SLACK:
+            sock.settimeout(remaining)
+        try:
+            count: int = sock.recv_into(b)
+        except TimeoutError:
+            self._timeout_occurred = True
+            raise
+        except OSError as exc:
+            if exc.errno in (errno.EAGAIN, errno.EWOULDBLOCK):
+                return None
+            raise
+        attempt.received += count
         return count
-
-    def close(self) -> None:
-        self._raw.close()
-        super().close()
 
 
 class _GuardedResponse(http.client.HTTPResponse):
     """http.client's response, read against the call's deadline, skipping interim 1xx answers."""
 
-    def __init__(self, sock: socket.socket, debuglevel: int = 0, method: str | None = None, url: str | None = None):
-        super().__init__(sock, debuglevel, method, url)
-        attempt = CURRENT.get()
-        if attempt is not None:
-            # detach() hands over the socket file without closing it; the buffer on top is ours.
-            self.fp = io.BufferedReader(_DeadlineReader(self.fp.detach(), sock, attempt))
-
     def _read_status(self) -> tuple[str, int, str]:
+        # The first read of every response (and of a CONNECT's): from here on, it is read against the
+        # deadline. (Done here rather than in __init__, to add one Python call per response, not two.)
+        raw: Any = self.fp.raw
+        if type(raw) is socket.SocketIO:
+            attempt = _CURRENT.attempt
+            if attempt is not None:
+                raw.__class__ = _DeadlineSocketIO
+                raw.attempt = attempt  # type: ignore[attr-defined]
         # http.client skips only 100 Continue; 102 Processing and 103 Early Hints are interim too.
         while True:
-            version, status, reason = super()._read_status()  # type: ignore[misc]
+            version, status, reason = _read_status(self)
             if status == 100 or status == 101 or not 100 <= status < 200:
                 return version, status, reason
             http.client.parse_headers(self.fp)
+
+
+_read_status = http.client.HTTPResponse._read_status  # type: ignore[attr-defined]
 
 
 class _GuardedPool:
@@ -93,7 +133,7 @@ class _GuardedPool:
 
     def _get_conn(self, timeout: float | None = None) -> Any:
         conn = super()._get_conn(timeout)  # type: ignore[misc]
-        attempt = CURRENT.get()
+        attempt = _CURRENT.attempt
         if attempt is not None and getattr(conn, "sock", None) is not None:
             if attempt.fresh_connection:
                 conn.close()  # resending after a stale connection: no other pooled one either
@@ -226,8 +266,13 @@ class SyncTransport:
     def send(self, request: Request, timeout: float, fresh_connection: bool = False) -> Response:
         """Send one request and read the whole response, within `timeout` seconds and the size cap."""
         deadline = time.monotonic() + timeout
-        attempt = Attempt(deadline, fresh_connection)
-        token = CURRENT.set(attempt)
+        current = _CURRENT
+        attempt = current.spare  # set field by field: a call of start() would cost more than all of them
+        attempt.deadline = deadline
+        attempt.fresh_connection = fresh_connection
+        attempt.reused = False
+        attempt.received = 0
+        current.attempt = attempt
         try:
             response = self._session().request(
                 request.method,
@@ -252,7 +297,7 @@ class SyncTransport:
         else:
             return Response(response.status, response.headers, body)
         finally:
-            CURRENT.reset(token)
+            current.attempt = None
         raise error from cause  # outside the except block, so a cause that showed the key is not its context
 
     def _read_capped(
@@ -267,7 +312,8 @@ class SyncTransport:
         declared = None if response.decode_content else response.length_remaining  # urllib3 checked it
         if declared is not None and declared > self._max_response_bytes:
             raise request.too_large(self._max_response_bytes)
-        sock = getattr(getattr(response, "connection", None), "sock", None)
+        # The SDK's own connections read against the deadline already (_DeadlineReader).
+        sock = None if self._owned is not None else getattr(getattr(response, "connection", None), "sock", None)
         collector: BodyCollector | None = None
         while True:
             remaining = deadline - time.monotonic()
