@@ -274,9 +274,8 @@ class AsyncTransport:
         session = self._current_session()
         if session is None:
             session = await self._open_pool()
-        connector = session.connector if isinstance(session.connector, _GuardedConnector) else None
-        if connector is not None and fresh_connection:
-            connector.retire_idle_connections()  # so the resend after a stale connection gets a new one
+        if fresh_connection and isinstance(session.connector, _GuardedConnector):
+            session.connector.retire_idle_connections()  # so the resend after a stale connection gets a new one
         try:
             async with session.request(
                 request.method,
@@ -299,7 +298,8 @@ class AsyncTransport:
         except asyncio.TimeoutError:
             raise request.timed_out(timeout) from None
         except aiohttp.ClientError as exc:
-            used = connector.used_by(asyncio.current_task()) if connector is not None else None
+            connector = session.connector
+            used = connector.used_by(asyncio.current_task()) if isinstance(connector, _GuardedConnector) else None
             error = _error_for(request, exc, stale=used is not None and used.stale)
             cause = request.cause(exc)
         raise error from cause  # outside the except block, so a cause that showed the key is not its context
