@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import errno
 import http.client
+import logging
 import socket
 import ssl
 import threading
 import time
+import traceback
 from collections.abc import Callable
 from typing import Any
 
@@ -35,17 +37,15 @@ NO_RETRIES = urllib3.Retry(total=False, redirect=False)
 class Attempt:
     """The attempt a thread has under way: its deadline (time.monotonic()), and what its connection did."""
 
-    __slots__ = ("deadline", "fresh_connection", "received", "reused")
+    __slots__ = ("deadline", "fresh_connection", "received", "request", "reused")
 
     def __init__(self) -> None:
-        self.start(0.0, False)
-
-    def start(self, deadline: float, fresh_connection: bool) -> None:
-        """Begin an attempt (one object per thread, reused: a thread has one attempt at a time)."""
-        self.deadline = deadline
-        self.fresh_connection = fresh_connection  # the pool must open a new connection, not reuse one
+        # One object per thread, reused (a thread has one attempt at a time): send() sets every field.
+        self.deadline = 0.0
+        self.fresh_connection = False  # the pool must open a new connection, not reuse one
         self.reused = False
         self.received = 0  # bytes of an answer read on this attempt's connection
+        self.request: Request | None = None
 
     @property
     def stale(self) -> bool:
@@ -60,6 +60,26 @@ class _ThreadAttempts(threading.local):
 
 
 _CURRENT = _ThreadAttempts()
+
+
+class _RedactingFilter(logging.Filter):
+    """Blanks the key in what urllib3 logs during a call: it logs a header line it cannot parse, whole."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Redact the record's message and traceback when the thread's call carries a key; keep the record."""
+        attempt = _CURRENT.attempt
+        if attempt is None or attempt.request is None or not attempt.request.secret:
+            return True
+        request = attempt.request
+        record.msg = request.redact(record.getMessage())
+        record.args = ()
+        if record.exc_info:
+            record.exc_text = request.redact("".join(traceback.format_exception(*record.exc_info)).rstrip())
+            record.exc_info = None
+        return True
+
+
+logging.getLogger("urllib3.connection").addFilter(_RedactingFilter())
 
 
 class _DeadlineSocketIO(socket.SocketIO):
@@ -272,6 +292,7 @@ class SyncTransport:
         attempt.fresh_connection = fresh_connection
         attempt.reused = False
         attempt.received = 0
+        attempt.request = request
         current.attempt = attempt
         try:
             response = self._session().request(
