@@ -7,6 +7,7 @@ The names and the `success`/`error_message` attributes are those of the original
 from __future__ import annotations
 
 import builtins
+from collections.abc import Mapping
 
 
 class BaseError(Exception):
@@ -24,12 +25,16 @@ class BaseError(Exception):
         status_code: int | None = None,
         detail: object = None,
         retry_after: float | None = None,
+        headers: Mapping[str, str] | None = None,
+        attempts: int = 0,
     ) -> None:
         self.success = False
         self.error_message = error or self.message
         self.status_code = status_code
         self.detail = detail
         self.retry_after = retry_after
+        self.headers = headers  # the answer's headers (case-insensitive); None when no answer came
+        self.attempts = attempts  # HTTP attempts the call made, retries and resends included; 0 if none was sent
         super().__init__(self.error_message)
 
     def __str__(self) -> str:

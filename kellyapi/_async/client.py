@@ -104,7 +104,11 @@ class AsyncClient:
         request = build_request(self._config, endpoint, arguments)
         budget = self._config.timeout if timeout is None else check_timeout(timeout)
         response = await self._send(request, budget)
-        return decode_result(endpoint, request, response)
+        try:
+            return decode_result(endpoint, request, response)
+        except errors.BaseError as error:
+            error.attempts = response.attempts
+            raise
 
     async def _send(self, request: Request, budget: float) -> Response:
         started = time.monotonic()
@@ -126,6 +130,7 @@ class AsyncClient:
                 log_attempt(request, response, error, attempt, time.monotonic() - started)
             if error is None:
                 assert response is not None
+                response.attempts = attempt
                 return response
             now = time.monotonic()
             policy = self._config.retry
@@ -135,6 +140,7 @@ class AsyncClient:
             else:
                 delay = policy.delay_before_retry(retries, error, deadline - now)
                 if delay is None:
+                    error.attempts = attempt
                     raise error
                 log_retry(request, error, delay)
                 await self._transport.sleep(delay)

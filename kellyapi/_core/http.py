@@ -98,6 +98,7 @@ class Response:
     status: int
     headers: Mapping[str, str]
     body: bytes | bytearray
+    attempts: int = 1  # the client's attempt that got this answer
 
     def __repr__(self) -> str:
         return f"<Response {self.status} ({len(self.body)} bytes)>"

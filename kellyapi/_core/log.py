@@ -3,11 +3,29 @@
 from __future__ import annotations
 
 import logging
+import os
 
 from kellyapi import errors
 from kellyapi._core.http import Request, Response
 
 logger = logging.getLogger("kellyapi")
+LOG_ENV = "KELLY_LOG"
+_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO}
+
+
+def log_from_environment(environ: dict[str, str] | os._Environ[str] = os.environ) -> logging.Handler | None:
+    """With KELLY_LOG=debug or info, send the kellyapi logger to stderr at that level; the handler, or None."""
+    level = _LEVELS.get(environ.get(LOG_ENV, "").strip().lower())
+    if level is None:
+        return None
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(level)
+    return handler
+
+
+log_from_environment()  # at import: switched on with no code change
 
 
 def log_attempt(

@@ -105,7 +105,11 @@ class SyncClient:
         request = build_request(self._config, endpoint, arguments)
         budget = self._config.timeout if timeout is None else check_timeout(timeout)
         response = self._send(request, budget)
-        return decode_result(endpoint, request, response)
+        try:
+            return decode_result(endpoint, request, response)
+        except errors.BaseError as error:
+            error.attempts = response.attempts
+            raise
 
     def _send(self, request: Request, budget: float) -> Response:
         started = time.monotonic()
@@ -127,6 +131,7 @@ class SyncClient:
                 log_attempt(request, response, error, attempt, time.monotonic() - started)
             if error is None:
                 assert response is not None
+                response.attempts = attempt
                 return response
             now = time.monotonic()
             policy = self._config.retry
@@ -136,6 +141,7 @@ class SyncClient:
             else:
                 delay = policy.delay_before_retry(retries, error, deadline - now)
                 if delay is None:
+                    error.attempts = attempt
                     raise error
                 log_retry(request, error, delay)
                 self._transport.sleep(delay)
