@@ -81,7 +81,7 @@ def output_path(command: Command, args: argparse.Namespace) -> Path | None:
     if args.output == files.STDIO:
         return None
     if args.output:
-        return Path(args.output)
+        return files.checked_output(args.output)
     source = _name_source(command)
     value = getattr(args, source) if source else None
     argument = next((a for a in command.arguments if a.name == source), None)
@@ -113,16 +113,17 @@ def run(command: Command, args: argparse.Namespace) -> int:
     if command.result_kind == "bytes" and args.json and args.output == files.STDIO:
         raise CommandError("--json and -o - both write to standard output; choose one")
     arguments = call_arguments(command, args)
+    # Every local check before the call is paid for: the output must be writable, the inputs readable.
+    path = output_path(command, args) if command.result_kind == "bytes" else None
     started = time.monotonic()
     result = asyncio.run(_call(command, args, arguments))
     summary: dict[str, object] = {"command": command.name, "model": _model(command, arguments)}
     if command.result_kind == "bytes":
-        path = output_path(command, args)
         if path is None:
             sys.stdout.buffer.write(result)
             sys.stdout.buffer.flush()
         else:
-            files.write_atomically(path, result)
+            files.save(path, result)
         summary.update(path=None if path is None else str(path), bytes=len(result))
         shown = None if path is None else str(path)
     else:

@@ -55,6 +55,42 @@ def unused_path(folder: Path, stem: str, suffix: str) -> Path:
     return path
 
 
+def checked_output(target: str) -> Path:
+    """The file `-o` names, checked before any call is paid for: CommandError (exit 2) if it cannot be written."""
+    path = Path(target)
+    if target.endswith(("/", os.sep)) or path.is_dir():
+        raise CommandError(f"-o {target}: is a folder; name a file in it")
+    resolved = Path(os.path.realpath(path))  # through any symlink: its target is what gets written
+    if resolved.exists() and not resolved.is_file():  # a FIFO or a device, written to as a shell would
+        if not os.access(resolved, os.W_OK):
+            raise CommandError(f"-o {target}: no permission to write it")
+        return path
+    folder = resolved.parent
+    if not folder.is_dir():
+        raise CommandError(f"-o {target}: the folder {folder} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise CommandError(f"-o {target}: no permission to write in {folder}")
+    return path
+
+
+def save(path: Path, data: bytes) -> None:
+    """Put a result where `-o` points, as shell redirection would put the bytes.
+
+    A FIFO, a character device or any other file that is not a regular one is opened and written,
+    never replaced; a symlink stays a symlink and its target receives the result; a regular file (or
+    a new one) is replaced atomically.
+    """
+    target = Path(os.path.realpath(path))
+    if target.exists() and not target.is_file():
+        try:
+            with open(target, "wb") as out:
+                out.write(data)
+        except OSError as exc:
+            raise CommandError(f"cannot write {path}: {exc.strerror or exc}", FAILED) from None
+        return
+    write_atomically(target, data)
+
+
 def write_atomically(path: Path, data: bytes) -> None:
     """Write `data` to `path` so that an interrupted write never leaves a partial file under that name."""
     partial = path.with_name(f".{path.name}.part")
