@@ -6,6 +6,7 @@ import mimetypes
 import os
 import re
 import sys
+import unicodedata
 from pathlib import Path
 
 from kellyapi.cli.exits import FAILED, CommandError
@@ -35,8 +36,12 @@ def suffix_for(media_type: str | None) -> str:
 
 
 def slug(text: str) -> str:
-    """A file-name stem from free text: `A lighthouse, at dawn!` -> `a-lighthouse-at-dawn`."""
-    words = re.findall(r"[a-z0-9]+", text.lower())
+    """A file-name stem from free text, in any script: `A lighthouse, at dawn!` -> `a-lighthouse-at-dawn`.
+
+    Letters and digits of every script are kept (`Café au lait` -> `café-au-lait`); everything else,
+    the path separators, dots and control characters among it, only separates words.
+    """
+    words = re.findall(r"[^\W_]+", unicodedata.normalize("NFC", text).lower())
     stem = ""
     for word in words:
         candidate = f"{stem}-{word}" if stem else word
