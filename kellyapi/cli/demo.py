@@ -46,9 +46,9 @@ def _run_sync(api: SyncKellyAPI) -> dict[str, Any]:
     return results
 
 
-async def _run_async(api_key: str, api_url: str | None) -> dict[str, Any]:
+async def _run_async(api_key: str, api_url: str | None, trust_env: bool) -> dict[str, Any]:
     results: dict[str, Any] = {}
-    async with KellyAPI(api_key, api_url) as api:
+    async with KellyAPI(api_key, api_url, trust_env=trust_env) as api:
         for name, template in DEMO_CALLS:
             results[name] = await getattr(api, name)(**_arguments(template, results))
     return results
@@ -79,10 +79,11 @@ def demo(out: Path) -> int:
             sandbox = stack.enter_context(Sandbox())
             api_key, api_url = sandbox.api_key, sandbox.url
             print(f"{API_KEY_ENV} is not set: using the built-in sandbox at {sandbox.url}")
-        with SyncKellyAPI(api_key, api_url) as api:
+        trust_env = api_url is None  # the real API: through the proxy environment; the local sandbox: directly
+        with SyncKellyAPI(api_key, api_url, trust_env=trust_env) as api:
             print(f"Calling {len(DEMO_CALLS)} endpoints at {api.api}")
             runs = {"sync": _run_sync(api)}
-        runs["async"] = asyncio.run(_run_async(api_key, api_url))
+        runs["async"] = asyncio.run(_run_async(api_key, api_url, trust_env))
     for twin, results in runs.items():
         folder = out / twin
         folder.mkdir(parents=True, exist_ok=True)

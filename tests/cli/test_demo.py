@@ -17,8 +17,9 @@ def test_the_demo_covers_every_endpoint() -> None:
     assert {name for name, _ in DEMO_CALLS} == set(ENDPOINTS)
 
 
-def test_demo_without_a_key_uses_the_sandbox_and_saves_every_result(tmp_path: Path) -> None:
+def test_demo_without_a_key_uses_the_sandbox_and_saves_every_result(tmp_path: Path, closed_port: int) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("KELLY_API_KEY", "KELLY_API_URL")}
+    env["HTTP_PROXY"] = f"http://127.0.0.1:{closed_port}"  # a proxy that is not there: the sandbox is reached directly
     result = subprocess.run(
         [sys.executable, "-X", "dev", "-W", "default", "-m", "kellyapi", "demo", "--out", str(tmp_path / "out")],
         env=env,
