@@ -13,16 +13,24 @@ LOG_ENV = "KELLY_LOG"
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO}
 
 
+_STDERR: list[logging.Handler] = []  # the one stderr handler, once KELLY_LOG or the CLI's -v asked for it
+
+
+def log_to_stderr(level: int) -> logging.Handler:
+    """Send the kellyapi logger to stderr at `level` (one handler, however often asked)."""
+    if not _STDERR:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+        logger.addHandler(handler)
+        _STDERR.append(handler)
+    logger.setLevel(level)
+    return _STDERR[0]
+
+
 def log_from_environment(environ: dict[str, str] | os._Environ[str] = os.environ) -> logging.Handler | None:
     """With KELLY_LOG=debug or info, send the kellyapi logger to stderr at that level; the handler, or None."""
     level = _LEVELS.get(environ.get(LOG_ENV, "").strip().lower())
-    if level is None:
-        return None
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
-    logger.addHandler(handler)
-    logger.setLevel(level)
-    return handler
+    return None if level is None else log_to_stderr(level)
 
 
 log_from_environment()  # at import: switched on with no code change

@@ -6,10 +6,12 @@ Every failure ends in one line on stderr and an exit code from `kellyapi.cli.exi
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 from kellyapi import errors
+from kellyapi._core.config import BASE_URL_ENV, DEFAULT_BASE_URL
 from kellyapi._version import __version__
 from kellyapi.cli import batch, connection, endpoint, exits
 from kellyapi.cli.commands import COMMANDS
@@ -50,13 +52,40 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# The SDK speaks of its arguments; the command's user knows its options and environment.
+_CLI_TERMS = (
+    (
+        "No API key: pass api_key=... or set the KELLY_API_KEY environment variable",
+        "no API key: set KELLY_API_KEY, or add --sandbox to try the built-in sandbox",
+    ),
+    ("pass allow_insecure_http=True", "add --allow-insecure-http"),
+    ("timeout must", "--timeout must"),
+    ("max_retries must", "--max-retries must"),
+    ("api must", "--api must"),
+    ("api '", "--api '"),
+)
+
+
+def in_cli_terms(error: errors.BaseError, args: argparse.Namespace) -> str:
+    """The error's message as the command's user needs it: options for arguments, and where to look next."""
+    message = str(error)
+    for sdk, cli in _CLI_TERMS:
+        message = message.replace(sdk, cli)
+    api = getattr(args, "api", None) or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL
+    if error.status_code == 404:
+        message += f" (no such route at {api}; check --api or {BASE_URL_ENV})"
+    elif isinstance(error, errors.ConnectionError) and error.status_code is None:
+        message += f" (check --api or {BASE_URL_ENV}: {api})"
+    return message
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `kellyapi` command; returns its exit code."""
     args = build_parser().parse_args(argv)
     try:
         code: int = args.handler(args)
     except errors.BaseError as exc:
-        print(f"kellyapi: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print(f"kellyapi: {type(exc).__name__}: {in_cli_terms(exc, args)}", file=sys.stderr)
         return exits.for_error(exc)
     except exits.CommandError as exc:
         print(f"kellyapi: {exc}", file=sys.stderr)

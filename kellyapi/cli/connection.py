@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 from collections.abc import Iterator
 
 import attrs
 
 from kellyapi import KellyAPI
 from kellyapi._core.config import API_KEY_ENV, BASE_URL_ENV, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
+from kellyapi._core.log import log_to_stderr
 from kellyapi.cli.exits import CommandError
 
 
@@ -31,8 +33,26 @@ def connection_options() -> argparse.ArgumentParser:
     timeout_help = f"seconds per call, retries included (default: {DEFAULT_TIMEOUT:g})"
     group.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="S", help=timeout_help)
     retries_help = f"retries after a transient failure (default: {DEFAULT_MAX_RETRIES})"
-    group.add_argument("--max-retries", type=int, default=DEFAULT_MAX_RETRIES, metavar="N", help=retries_help)
+    group.add_argument(
+        "--max-retries", type=_at_least_zero, default=DEFAULT_MAX_RETRIES, metavar="N", help=retries_help
+    )
+    group.add_argument(
+        "--allow-insecure-http",
+        action="store_true",
+        help="allow a plain http:// --api on another machine (the key then crosses the network unencrypted)",
+    )
+    group.add_argument("-v", "--verbose", action="store_true", help="log each HTTP attempt to stderr (never the key)")
     return parser
+
+
+def _at_least_zero(text: str) -> int:
+    try:
+        number = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {number}")
+    return number
 
 
 @contextlib.contextmanager
@@ -51,6 +71,13 @@ def target(args: argparse.Namespace) -> Iterator[Target]:
 
 def client(args: argparse.Namespace, where: Target) -> KellyAPI:
     """A KellyAPI for `where`, with the command's --timeout and --max-retries (and the proxy environment)."""
+    if args.verbose:
+        log_to_stderr(logging.DEBUG)
     return KellyAPI(
-        where.api_key, where.api, timeout=args.timeout, max_retries=args.max_retries, trust_env=not where.local
+        where.api_key,
+        where.api,
+        timeout=args.timeout,
+        max_retries=args.max_retries,
+        trust_env=not where.local,
+        allow_insecure_http=args.allow_insecure_http,
     )

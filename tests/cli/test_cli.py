@@ -90,7 +90,56 @@ def test_no_key_is_invalid_api_key(capsys: pytest.CaptureFixture[str], monkeypat
     monkeypatch.delenv("KELLY_API_KEY", raising=False)
     code, _, err = run(["sd_models"], capsys)
     assert code == exits.INVALID_API_KEY
-    assert_one_line(err, "kellyapi: InvalidApiKey: No API key")
+    assert_one_line(err, "kellyapi: InvalidApiKey: no API key: set KELLY_API_KEY, or add --sandbox")
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["--api", "http://10.0.0.5/"], "add --allow-insecure-http"),
+        (["--timeout", "0"], "kellyapi: InvalidRequest: --timeout must be more than 0"),
+    ],
+)
+def test_option_errors_name_the_option(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, argv: list[str], says: str
+) -> None:
+    monkeypatch.setenv("KELLY_API_KEY", "a-key")
+    code, _, err = run(["sd_models", *argv], capsys)
+    assert code == exits.USAGE
+    assert says in err and "allow_insecure_http=" not in err and err.count("\n") == 1
+
+
+def test_a_negative_max_retries_is_refused_by_name(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["sd_models", "--max-retries", "-1"])
+    assert exited.value.code == exits.USAGE
+    assert "argument --max-retries: must be 0 or more, got -1" in capsys.readouterr().err
+
+
+def test_a_404_and_a_refused_connection_say_where_to_look(
+    kelly_sandbox: KellySandbox, closed_port: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    kelly_sandbox.fail("sd_models", status=404, detail="Not Found")
+    code, _, err = run(["sd_models", "--api", kelly_sandbox.url], capsys)
+    assert code == exits.USAGE
+    assert_one_line(err, "kellyapi: InvalidRequest: GET sd/models failed with HTTP 404: Not Found")
+    assert f"no such route at {kelly_sandbox.url}; check --api or KELLY_API_URL" in err
+    url = f"http://127.0.0.1:{closed_port}/"
+    code, _, err = run(["sd_models", "--api", url, "--max-retries", "0"], capsys)
+    assert code == exits.CONNECTION_FAILED
+    assert err.rstrip().endswith(f"(check --api or KELLY_API_URL: {url})")
+
+
+def test_verbose_logs_each_attempt_to_stderr_without_the_key(
+    kelly_sandbox: KellySandbox, capsys: pytest.CaptureFixture[str]
+) -> None:
+    kelly_sandbox.fail("llm", status=503)
+    done = command("llm", "hi", "--api", kelly_sandbox.url, "-v", env={"KELLY_API_KEY": "sk-verbose-0123456789"})
+    assert done.returncode == 0, done.stderr
+    err = done.stderr.decode()
+    assert err.count("kellyapi DEBUG POST chat/chatgpt -> ") == 2
+    assert "GenericApiError; retrying in" in err
+    assert "0123456789" not in err
 
 
 def command(*argv: str, stdin: bytes = b"", env: dict[str, str] | None = None) -> subprocess.CompletedProcess[bytes]:
