@@ -11,7 +11,7 @@ from kellyapi import errors
 from kellyapi._core.arguments import encode_arguments
 from kellyapi._core.config import ClientConfig
 from kellyapi._core.endpoint import Endpoint
-from kellyapi._core.redaction import redact_text, redact_value, safe_cause, shorten
+from kellyapi._core.redaction import redact_headers, redact_text, redact_value, safe_cause, shorten
 
 ValueT = TypeVar("ValueT")
 
@@ -47,6 +47,10 @@ class Request:
         if isinstance(value, str):
             return cast(ValueT, redact_text(value, secret))
         return cast(ValueT, redact_value(value, secret))
+
+    def redact_headers(self, headers: Mapping[str, str]) -> Mapping[str, str]:
+        """An answer's headers for an error: as they are, or a copy with the key blanked where one echoed it."""
+        return redact_headers(headers, self.secret)
 
     def cause(self, exc: BaseException) -> BaseException:
         """What to chain an error to (`raise ... from`): `exc`, or a redacted stand-in if it shows the key."""

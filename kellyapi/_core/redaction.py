@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Iterable, Iterator, Mapping
 
 REDACTED = "<redacted>"
 MIN_RUN = 8  # a run this long of a 30-odd character random key identifies it; shorter runs are noise
@@ -117,6 +118,32 @@ def describe_detail(detail: object) -> str:
 def server_text(body: bytes | bytearray) -> str:
     """The start of a body as text, for quoting in an error (to be redacted, then shortened)."""
     return bytes(body[:_SCANNED_LENGTH]).decode("utf-8", "replace")
+
+
+class Headers(Mapping[str, str]):
+    """A case-insensitive, read-only copy of an answer's headers (what an error holds once redacted)."""
+
+    def __init__(self, items: Iterable[tuple[str, str]]) -> None:
+        self._items = {name.lower(): (name, value) for name, value in items}
+
+    def __getitem__(self, name: str) -> str:
+        return self._items[name.lower()][1]
+
+    def __iter__(self) -> Iterator[str]:
+        return (name for name, _ in self._items.values())
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __repr__(self) -> str:
+        return f"Headers({dict(self)!r})"
+
+
+def redact_headers(headers: Mapping[str, str], secret: str) -> Mapping[str, str]:
+    """`headers` itself when no value shows the secret, else a redacted Headers copy."""
+    if not secret or all(redact_text(value, secret) == value for value in headers.values()):
+        return headers
+    return Headers((name, redact_text(value, secret)) for name, value in headers.items())
 
 
 class RedactedCause(Exception):

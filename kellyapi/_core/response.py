@@ -72,7 +72,7 @@ def error_for_response(request: Request, response: Response) -> errors.BaseError
         status_code=status,
         detail=request.redact(detail),
         retry_after=parse_retry_after(response.headers.get("retry-after")),
-        headers=response.headers,
+        headers=request.redact_headers(response.headers),
     )
 
 
@@ -120,7 +120,9 @@ def decode_result(endpoint: Endpoint[ResultT], request: Request, response: Respo
         content_type = shorten(request.redact(response.headers.get("content-type", "no content type")), 80)
         said = shorten(request.redact(server_text(response.body)))
         message = f"{request.describe()} answered {content_type}, not JSON: {said!r}"
-        raise errors.InvalidContent(message, status_code=response.status, headers=response.headers) from None
+        raise errors.InvalidContent(
+            message, status_code=response.status, headers=request.redact_headers(response.headers)
+        ) from None
     if endpoint.result_kind == "json":
         return cast(ResultT, data)
     field = cast(str, endpoint.result_field)
@@ -132,7 +134,10 @@ def decode_result(endpoint: Endpoint[ResultT], request: Request, response: Respo
         if detail is not None:
             message += f"; the server said: {shorten(request.redact(describe_detail(detail)))}"
         raise errors.InvalidContent(
-            message, status_code=response.status, detail=request.redact(detail), headers=response.headers
+            message,
+            status_code=response.status,
+            detail=request.redact(detail),
+            headers=request.redact_headers(response.headers),
         )
     if endpoint.result_kind == "str":
         return cast(ResultT, value)
@@ -142,5 +147,5 @@ def decode_result(endpoint: Endpoint[ResultT], request: Request, response: Respo
         raise errors.InvalidContent(
             f"{request.describe()}: the response field {field!r} is not valid base64",
             status_code=response.status,
-            headers=response.headers,
+            headers=request.redact_headers(response.headers),
         ) from None

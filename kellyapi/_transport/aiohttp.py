@@ -41,6 +41,7 @@ class _WatchedHandler(ResponseHandler):
         self.kelly_reused = False  # the request using it got it from the pool
         self.kelly_received = 0  # bytes that arrived for that request
         self.kelly_task = 0  # id() of the task whose request it carries (an id, so no finished task is kept alive)
+        self.kelly_handed_out = 0  # when connect() last handed it out, by _HANDED_OUT's count
 
     def data_received(self, data: bytes) -> None:
         """Count the bytes for the request under way; close the connection if it speaks while idle."""
@@ -64,6 +65,7 @@ class _WatchedHandler(ResponseHandler):
 
 
 _data_received = ResponseHandler.data_received
+_HANDED_OUT = [0]  # connections handed out so far, by every connector: tells this attempt's from earlier ones
 _should_close = ResponseHandler.should_close.fget  # type: ignore[attr-defined]
 
 
@@ -89,12 +91,25 @@ class _GuardedConnector(aiohttp.TCPConnector):
             protocol.kelly_busy = protocol.kelly_reused = True
             protocol.kelly_received = 0
         protocol.kelly_task = id(asyncio.current_task())
+        _HANDED_OUT[0] += 1
+        protocol.kelly_handed_out = _HANDED_OUT[0]
         return conn
 
-    def used_by(self, task: object) -> _WatchedHandler | None:
-        """The connection the task's failed request went out on (still marked busy: it was never released)."""
+    def used_by(self, task: object, handed_out_after: int) -> _WatchedHandler | None:
+        """The connection the task's failed request went out on, if one was handed out for this attempt.
+
+        Earlier attempts of the same task may have left failed connections about (still marked busy,
+        as they were never released), so only one handed out after the attempt began counts.
+        """
         task_id = id(task)
-        return next((p for p in list(self.protocols) if p.kelly_task == task_id and p.kelly_busy), None)
+        return next(
+            (
+                protocol
+                for protocol in list(self.protocols)
+                if protocol.kelly_task == task_id and protocol.kelly_handed_out > handed_out_after
+            ),
+            None,
+        )
 
     def retire_idle_connections(self) -> None:
         """Close every pooled connection not in use: after one turned out stale, the others may be too."""
@@ -274,6 +289,7 @@ class AsyncTransport:
         session = self._current_session()
         if session is None:
             session = await self._open_pool()
+        handed_out_before = _HANDED_OUT[0]
         if fresh_connection and isinstance(session.connector, _GuardedConnector):
             session.connector.retire_idle_connections()  # so the resend after a stale connection gets a new one
         try:
@@ -299,7 +315,11 @@ class AsyncTransport:
             raise request.timed_out(timeout) from None
         except aiohttp.ClientError as exc:
             connector = session.connector
-            used = connector.used_by(asyncio.current_task()) if isinstance(connector, _GuardedConnector) else None
+            used = (
+                connector.used_by(asyncio.current_task(), handed_out_before)
+                if isinstance(connector, _GuardedConnector)
+                else None
+            )
             error = _error_for(request, exc, stale=used is not None and used.stale)
             cause = request.cause(exc)
         raise error from cause  # outside the except block, so a cause that showed the key is not its context

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from kellyapi import KellyAPI
+from kellyapi import KellyAPI, errors
 from kellyapi.testing import KellySandbox
 from tests._async.test_hostile_server import close_after_answering
-from tests.hostile_server import API_KEY, hostile
+from tests.hostile_server import API_KEY, Connection, echo, hostile
 
 EXAMPLES = Path(__file__).parent / "docs_examples"
 # Run a guide example as written; the session example only defines main(), as the guide shows it.
@@ -152,3 +152,35 @@ def test_a_loop_idle_between_calls_survives_a_server_closing_each_connection() -
             loop.close()
     assert answers == [f"call {number}" for number in range(20)]
     assert len(server.requests) == 20
+
+
+def test_a_failure_is_judged_by_its_own_connection_not_an_earlier_one_of_the_same_task() -> None:
+    # Each of the first connections answers one request, then reads the next and closes: the task's
+    # calls leave failed stale connections behind. Later connections read one request and close.
+    stale_rounds = 20
+
+    def script(conn: Connection) -> None:
+        first = conn.read_request()
+        if first is not None and conn.server.connections <= stale_rounds + 1:
+            conn.send(echo(first))
+            conn.read_request()
+        conn.close()
+
+    async def main(api: KellyAPI) -> tuple[int, int]:
+        await api.llm("the first answer")
+        connector = next(iter(api._transport._pools.values())).session.connector
+        connector.protocols = set(connector.protocols)  # failed connections stay alive, as in a busy process
+        for _ in range(stale_rounds):  # stale, then resent on a new connection that answers
+            await api.llm("again")
+        kept = list(connector.protocols)
+        connector.retire_idle_connections()
+        before = len(server.requests)
+        with pytest.raises(errors.ConnectionError):
+            await api.llm("a new connection that fails")  # not stale: not resent with max_retries=0
+        return before, len(kept)
+
+    with hostile(script) as server:
+        api = KellyAPI(API_KEY, server.url, max_retries=0)
+        before, kept = asyncio.run(main(api))
+        assert kept > stale_rounds
+        assert len(server.requests) == before + 1
