@@ -29,7 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser, arguments: tuple[Argument, ..
         kind = int if argument.kind == "int" else str
         if argument.required:
             metavar = argument.name.removesuffix("_data").upper()
-            parser.add_argument(argument.name, type=kind, metavar=metavar, help=argument.help)
+            reads = "; - reads standard input" + (", @FILE a file's text" if argument.kind == "str" else "")
+            parser.add_argument(argument.name, type=kind, metavar=metavar, help=argument.help + reads)
         else:
             parser.add_argument(
                 argument.flag,
@@ -66,17 +67,30 @@ def _name_source(command: Command) -> str | None:
 
 
 def call_arguments(command: Command, args: argparse.Namespace) -> dict[str, object]:
-    """The SDK keyword arguments given on the command line, media files read."""
+    """The SDK keyword arguments given on the command line: media files read, `-` and `@path` texts read."""
     given: dict[str, object] = {}
+    from_stdin = [a.name for a in command.arguments if getattr(args, a.name) == files.STDIO and _reads_input(a)]
+    if len(from_stdin) > 1:
+        raise CommandError(f"only one argument can read standard input; {' and '.join(from_stdin)} both ask to")
     for argument in command.arguments:
         value = getattr(args, argument.name)
         if value is None:
             continue
-        given[argument.name] = files.read_media(value) if argument.kind == "media" else value
+        if argument.kind == "media":
+            given[argument.name] = files.read_media(value)
+        elif _reads_input(argument):
+            given[argument.name] = files.read_text(value)
+        else:
+            given[argument.name] = value
     return given
 
 
-def output_path(command: Command, args: argparse.Namespace) -> Path | None:
+def _reads_input(argument: Argument) -> bool:
+    """A media argument, or a text the user writes (a prompt, a text, some code): `-` and `@path` read it."""
+    return argument.kind == "media" or (argument.kind == "str" and argument.required)
+
+
+def output_path(command: Command, args: argparse.Namespace, arguments: dict[str, object]) -> Path | None:
     """Where a media result goes: -o FILE, None for standard output, else a new file named after the input."""
     if args.output == files.STDIO:
         return None
@@ -85,6 +99,8 @@ def output_path(command: Command, args: argparse.Namespace) -> Path | None:
     source = _name_source(command)
     value = getattr(args, source) if source else None
     argument = next((a for a in command.arguments if a.name == source), None)
+    if argument is not None and argument.kind == "str":
+        value = str(arguments.get(argument.name, value))  # the text itself, when it came from - or @path
     if value is None or value == files.STDIO:
         stem = command.name
     elif argument is not None and argument.kind == "media":
@@ -114,7 +130,7 @@ def run(command: Command, args: argparse.Namespace) -> int:
         raise CommandError("--json and -o - both write to standard output; choose one")
     arguments = call_arguments(command, args)
     # Every local check before the call is paid for: the output must be writable, the inputs readable.
-    path = output_path(command, args) if command.result_kind == "bytes" else None
+    path = output_path(command, args, arguments) if command.result_kind == "bytes" else None
     started = time.monotonic()
     result = asyncio.run(_call(command, args, arguments))
     summary: dict[str, object] = {"command": command.name, "model": _model(command, arguments)}

@@ -25,6 +25,25 @@ def read_media(source: str) -> bytes:
         raise CommandError(f"cannot read {source}: {exc.strerror or exc}") from None
 
 
+def read_text(source: str) -> str:
+    """The text of a text argument: itself, `-` for standard input, `@path` for a file's text (`@@` for a literal @)."""
+    if source == STDIO:
+        data, where = sys.stdin.buffer.read(), "standard input"
+    elif source.startswith("@@"):
+        return source[1:]
+    elif source.startswith("@") and len(source) > 1:
+        try:
+            data, where = Path(source[1:]).read_bytes(), source[1:]
+        except OSError as exc:
+            raise CommandError(f"cannot read {source[1:]}: {exc.strerror or exc}") from None
+    else:
+        return source
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise CommandError(f"{where} is not UTF-8 text") from None
+
+
 _SUFFIXES = {"image/png": ".png", "audio/wav": ".wav"}  # not every system's mimetypes knows audio/wav
 
 

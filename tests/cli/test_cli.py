@@ -241,3 +241,37 @@ def test_the_script_s_own_sandbox_is_reached_directly_whatever_the_proxy(closed_
     proxy = f"http://127.0.0.1:{closed_port}"  # a proxy that is not there
     done = command("llm", "direct", "--sandbox", env={"HTTP_PROXY": proxy, "KELLY_API_KEY": ""})
     assert done.returncode == 0, done.stderr
+
+
+def test_text_arguments_read_standard_input_and_files(kelly_sandbox: KellySandbox, tmp_path: Path) -> None:
+    script = "def hello():\n    return 'héllo'\n"
+    piped = command(
+        "code2image", "-", "-o", str(tmp_path / "piped.png"), "--api", kelly_sandbox.url, stdin=script.encode()
+    )
+    assert piped.returncode == 0, piped.stderr
+    (tmp_path / "prompt.txt").write_text("a question from a file", encoding="utf-8")
+    asked = command("llm", f"@{tmp_path / 'prompt.txt'}", "--api", kelly_sandbox.url)
+    assert asked.returncode == 0, asked.stderr
+    literal = command("llm", "@@handle", "--api", kelly_sandbox.url)
+    assert literal.returncode == 0, literal.stderr
+    sent = [request.body for request in kelly_sandbox.requests]
+    assert sent[0]["code"] == script
+    assert sent[1]["prompt"] == "a question from a file"
+    assert sent[2]["prompt"] == "@handle"
+
+
+@pytest.mark.parametrize("argv", [["llm", "@/no/such/prompt.txt"], ["img2text", "-", "-"]])
+def test_an_unreadable_text_or_two_stdin_readers_fail_before_any_call(
+    kelly_sandbox: KellySandbox, argv: list[str]
+) -> None:
+    done = command(*argv, "--api", kelly_sandbox.url, env={"KELLY_API_KEY": "a-key"})
+    assert done.returncode == exits.USAGE
+    assert done.stderr.decode().count("\n") == 1
+    assert kelly_sandbox.requests == []
+
+
+def test_a_text_file_that_is_not_utf8_is_refused_in_one_line(kelly_sandbox: KellySandbox, tmp_path: Path) -> None:
+    (tmp_path / "latin1.txt").write_bytes("café".encode("latin-1"))
+    done = command("llm", f"@{tmp_path / 'latin1.txt'}", "--api", kelly_sandbox.url)
+    assert done.returncode == exits.USAGE
+    assert done.stderr.decode() == f"kellyapi: {tmp_path / 'latin1.txt'} is not UTF-8 text\n"
