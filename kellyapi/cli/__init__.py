@@ -46,9 +46,12 @@ def build_parser() -> argparse.ArgumentParser:
     for command in COMMANDS:
         endpoint.add_parser(commands, command, shared)
     batch.add_parser(commands, shared)
-    demo_parser = commands.add_parser("demo", help="Call every endpoint through both clients and save the results.")
+    demo_parser = commands.add_parser(
+        "demo", help="Call every endpoint through both clients and save the results.", parents=shared
+    )
     demo_parser.add_argument("--out", type=Path, default=Path("kelly-demo"), help="folder for the results")
-    demo_parser.set_defaults(handler=lambda args: demo(args.out))
+    demo_parser.add_argument("--yes", action="store_true", help="make the real (paid) calls without asking")
+    demo_parser.set_defaults(handler=demo)
     return parser
 
 

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
-import contextlib
 import json
 import os
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from kellyapi import KellyAPI, SyncKellyAPI
-from kellyapi._core.config import API_KEY_ENV
+from kellyapi import SyncKellyAPI
+from kellyapi._core.config import API_KEY_ENV, BASE_URL_ENV, DEFAULT_BASE_URL
+from kellyapi.cli import connection, exits
+from kellyapi.cli.exits import CommandError
 
 IMAGE, AUDIO = "<the generated image>", "<the generated speech>"
 
@@ -46,9 +49,9 @@ def _run_sync(api: SyncKellyAPI) -> dict[str, Any]:
     return results
 
 
-async def _run_async(api_key: str, api_url: str | None, trust_env: bool) -> dict[str, Any]:
+async def _run_async(args: argparse.Namespace, where: connection.Target) -> dict[str, Any]:
     results: dict[str, Any] = {}
-    async with KellyAPI(api_key, api_url, trust_env=trust_env) as api:
+    async with connection.client(args, where) as api:
         for name, template in DEMO_CALLS:
             results[name] = await getattr(api, name)(**_arguments(template, results))
     return results
@@ -68,22 +71,34 @@ def _save(folder: Path, name: str, result: Any) -> tuple[Path, str]:
     return path, summary
 
 
-def demo(out: Path) -> int:
-    """Call every endpoint with SyncKellyAPI and KellyAPI; without KELLY_API_KEY, against the built-in sandbox."""
-    api_key = os.environ.get(API_KEY_ENV)
-    api_url = None
-    with contextlib.ExitStack() as stack:
-        if not api_key:
-            from kellyapi.sandbox import Sandbox  # only the demo needs the server side
+def _confirm_real_calls(args: argparse.Namespace, url: str) -> None:
+    """With a key and no --sandbox the demo pays for real calls: say how many, and ask (or want --yes)."""
+    calls = 2 * len(DEMO_CALLS)
+    what = f"the demo makes {calls} real calls to {url} with your key ($" + API_KEY_ENV + ")"
+    if args.yes:
+        return
+    if not sys.stdin.isatty():
+        raise CommandError(f"{what}; add --yes to make them, or --sandbox to try the built-in sandbox")
+    print(f"{what[0].upper()}{what[1:]}. Continue? [y/N] ", end="", file=sys.stderr, flush=True)
+    if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+        raise CommandError("demo cancelled: no call was made", exits.FAILED)
 
-            sandbox = stack.enter_context(Sandbox())
-            api_key, api_url = sandbox.api_key, sandbox.url
-            print(f"{API_KEY_ENV} is not set: using the built-in sandbox at {sandbox.url}")
-        trust_env = api_url is None  # the real API: through the proxy environment; the local sandbox: directly
-        with SyncKellyAPI(api_key, api_url, trust_env=trust_env) as api:
+
+def demo(args: argparse.Namespace) -> int:
+    """Call every endpoint with SyncKellyAPI and KellyAPI; without a key (or with --sandbox), against the sandbox."""
+    if not args.sandbox and not os.environ.get(API_KEY_ENV) and args.api is None:
+        args = argparse.Namespace(**{**vars(args), "sandbox": True})
+        print(f"{API_KEY_ENV} is not set: using the built-in sandbox")
+    out: Path = args.out
+    with connection.target(args) as where:
+        url = where.api or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL
+        if not where.local:
+            _confirm_real_calls(args, url)
+        options = {"timeout": args.timeout, "max_retries": args.max_retries, "trust_env": not where.local}
+        with SyncKellyAPI(where.api_key, where.api, allow_insecure_http=args.allow_insecure_http, **options) as api:
             print(f"Calling {len(DEMO_CALLS)} endpoints at {api.api}")
             runs = {"sync": _run_sync(api)}
-        runs["async"] = asyncio.run(_run_async(api_key, api_url, trust_env))
+        runs["async"] = asyncio.run(_run_async(args, where))
     for twin, results in runs.items():
         folder = out / twin
         folder.mkdir(parents=True, exist_ok=True)
