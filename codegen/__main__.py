@@ -24,10 +24,8 @@ def expected_files(spec_path: Path = spec.SPEC_PATH) -> tuple[dict[str, str], li
     """Every generated file as the spec and the async sources make it, and the unused unasync rules."""
     operations = spec.load(spec_path)
     generated = {
-        "kellyapi/_core/endpoints.py": render.render_endpoints(operations),
+        "kellyapi/_core/api_spec.py": render.render_api_spec(operations),
         "kellyapi/_async/api.py": render.render_api(operations),
-        "kellyapi/sandbox/routes.py": render.render_sandbox_routes(operations),
-        "kellyapi/cli/commands.py": render.render_cli_commands(operations),
         "tests/cli/test_commands.py": render.render_cli_tests(operations),
     }
     async_sources: dict[str, str] = {}

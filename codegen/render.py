@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import textwrap
 from typing import Any
 
@@ -28,8 +27,16 @@ def _q(value: Any) -> str:
     return repr(value)
 
 
-def _constant_name(component: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", component).upper()
+def _literal(value: Any, indent: str, prefix_length: int) -> str:
+    """`_q(value)`, spread over lines (one item a line) when it would not fit after a prefix."""
+    one_line = _q(value)
+    if len(indent) + prefix_length + len(one_line) + 1 <= _LINE_LENGTH or not isinstance(value, (dict, list)):
+        return one_line
+    inner = indent + "    "
+    if isinstance(value, dict):
+        items = [f"{_q(k)}: {_literal(v, inner, len(_q(k)) + 2)}" for k, v in value.items()]
+        return "{" + "".join(f"\n{inner}{item}," for item in items) + f"\n{indent}}}"
+    return "[" + "".join(f"\n{inner}{_literal(item, inner, 0)}," for item in value) + f"\n{indent}]"
 
 
 def _string_literal(value: str, indent: str) -> str:
@@ -42,22 +49,25 @@ def _string_literal(value: str, indent: str) -> str:
     return f"({inner}\n{indent})"
 
 
-class _Constants:
-    """Long defaults shared through a component become one named module constant."""
+def _default_source(field: Field) -> str:
+    """A field's default as Python source: a named module constant for a long text, else a literal."""
+    constant = field.schema.get("x-python-constant")
+    if constant is not None:
+        return str(constant)
+    default = field.schema["default"]
+    if isinstance(default, str) and len(default) > _LONG_STRING:
+        raise ValueError(f"{field.wire_name}: a default this long needs an x-python-constant name")
+    return _q(default)
 
-    def __init__(self) -> None:
-        self.values: dict[str, str] = {}
 
-    def default_source(self, field: Field, module_prefix: str = "") -> str:
-        default = field.schema["default"]
-        if isinstance(default, str) and len(default) > _LONG_STRING and field.component:
-            name = _constant_name(field.component)
-            self.values[name] = default
-            return module_prefix + name
-        return _q(default)
-
-    def render(self) -> str:
-        return "".join(f"{name} = {_string_literal(value, '')}\n" for name, value in self.values.items())
+def _named_defaults(operations: list[Operation]) -> dict[str, str]:
+    named: dict[str, str] = {}
+    for op in operations:
+        for field in op.fields:
+            constant = field.schema.get("x-python-constant")
+            if constant is not None and named.setdefault(constant, field.schema["default"]) != field.schema["default"]:
+                raise ValueError(f"x-python-constant {constant} names two different defaults")
+    return named
 
 
 def _call(name: str, args: list[str], indent: str) -> str:
@@ -69,38 +79,34 @@ def _call(name: str, args: list[str], indent: str) -> str:
     return f"{name}({inner}\n{indent})"
 
 
-def _constraint_args(schema: dict[str, Any]) -> list[str]:
-    """The JSON Schema limits the SDK and the sandbox both check, as keyword arguments."""
-    limits = (("minLength", "min_length"), ("minimum", "minimum"), ("maximum", "maximum"))
-    return [f"{arg}={_q(schema[key])}" for key, arg in limits if key in schema]
-
-
-def _param_source(field: Field, constants: _Constants) -> str:
+def _param_source(field: Field) -> str:
+    schema = field.schema
     args = [
         f"name={_q(field.python_name)}",
         f"wire_name={_q(field.wire_name)}",
         f"location={_q(field.location)}",
         f"kind={_q(field.kind)}",
-        f"required={'default' not in field.schema}",
+        f"required={'default' not in schema}",
+        f"description={_q(schema.get('description', ''))}",
     ]
-    schema = field.schema
     if "default" in schema:
-        args.append(f"default={constants.default_source(field)}")
-    args += _constraint_args(schema)
-    if "contentMediaType" in schema:
-        args.append(f"media_type={_q(schema['contentMediaType'])}")
+        args.append(f"default={_default_source(field)}")
+    if field.media is not None:
+        args.append(f"media={_q(field.media)}")
+    if "x-sandbox-models" in schema:
+        args.append(f"models={_q(schema['x-sandbox-models'])}")
+    limits = (("minimum", "minimum"), ("maximum", "maximum"), ("minLength", "min_length"))
+    args += [f"{arg}={_q(schema[key])}" for key, arg in limits if key in schema]
     return _call("Param", args, "        ")
 
 
-def render_endpoints(operations: list[Operation]) -> str:
-    """kellyapi/_core/endpoints.py: one `Endpoint` per operation."""
-    constants = _Constants()
+def render_api_spec(operations: list[Operation]) -> str:
+    """kellyapi/_core/api_spec.py: the one endpoint table that the client, the CLI and the sandbox read."""
     blocks = []
     for op in operations:
-        params = "".join(f"\n        {_param_source(op.field(name), constants)}," for name in op.python_params)
-        consts = "".join(f"({_q(f.wire_name)}, {_q(f.schema['const'])}), " for f in op.fields if f.is_constant).rstrip(
-            " "
-        )
+        params = "".join(f"\n        {_param_source(op.field(name))}," for name in op.python_params)
+        consts = "".join(f"({_q(f.wire_name)}, {_q(f.schema['const'])}), " for f in op.fields if f.is_constant)
+        optional = f"    models={_q(op.models)},\n" if op.models else ""
         blocks.append(
             f"{op.python_name.upper()}: Endpoint[{_RESULT_TYPES[op.result_kind]}] = Endpoint(\n"
             f"    name={_q(op.python_name)},\n"
@@ -108,18 +114,26 @@ def render_endpoints(operations: list[Operation]) -> str:
             f"    method={_q(op.method)},\n"
             f"    path={_q(op.path)},\n"
             f"    params=({params}{chr(10) + '    ' if params else ''}),\n"
-            f"    constants=({consts}),\n"
+            f"    constants=({consts.rstrip(' ')}),\n"
             f"    result_field={_q(op.result_field)},\n"
             f"    result_kind={_q(op.result_kind)},\n"
+            f"    result_media_type={_q(op.result_media_type)},\n"
+            f"    responder={_q(op.responder)},\n"
+            f"    example={_literal(op.example, '    ', len('example='))},\n"
+            f"{optional}"
             f")\n"
         )
+    named = "".join(
+        f"{name} = NamedDefault(\n    {_string_literal(value, '    ')},\n    {_q(name)},\n)\n"
+        for name, value in _named_defaults(operations).items()
+    )
     registry = "".join(f"\n    {op.python_name.upper()}," for op in operations)
     return (
-        HEADER + '"""The endpoints of the Kelly API as the SDK calls them."""\n\n'
+        HEADER + '"""The endpoints of the Kelly API: the one table the client, the CLI and the sandbox read."""\n\n'
         "from __future__ import annotations\n\n"
         "from typing import Any\n\n"
-        "from kellyapi._core.endpoint import Endpoint, Param\n\n"
-        + constants.render()
+        "from kellyapi._core.endpoint import Endpoint, NamedDefault, Param\n\n"
+        + named
         + "\n\n"
         + "\n\n".join(blocks)
         + "\n\nENDPOINTS: dict[str, Endpoint[Any]] = {endpoint.name: endpoint for endpoint in ("
@@ -128,157 +142,119 @@ def render_endpoints(operations: list[Operation]) -> str:
     )
 
 
+_RAISES = (
+    (
+        "InvalidRequest",
+        "an argument of the wrong type or encoding (also a TypeError or ValueError), or one"
+        " the API refused (HTTP 400/404/422; `detail` names the fields)",
+    ),
+    ("InvalidApiKey", "no key, or the API refused it (HTTP 401/403)"),
+    ("RateLimitError", "HTTP 429 after the retries; `retry_after` says how long the API asked to wait"),
+    ("TimeoutError", "no complete answer within the timeout, retries included"),
+    ("ConnectionError", "the API could not be reached, or a gateway failed, after the retries"),
+    ("InvalidContent", "an answer that is not what the API promises"),
+    ("GenericApiError", "any other failure status (5xx after the retries)"),
+)
+
+
 def _returns_sentence(op: Operation) -> str:
     if op.result_kind == "bytes":
-        return f"Returns the {op.result_media_type or 'binary'} data as bytes."
+        return f"The {op.result_media_type or 'binary'} data, as bytes."
     if op.result_kind == "str":
-        return "Returns the text."
-    return "Returns the parsed JSON body."
+        return "The text."
+    return "The parsed JSON answer."
+
+
+def _wrapped(text: str, indent: str) -> str:
+    """`text` filled to fit a docstring in a method, whose lines get 8 more spaces."""
+    return textwrap.fill(text, _LINE_LENGTH - 8, initial_indent=indent, subsequent_indent=indent + "    ")
+
+
+def _docstring(op: Operation, result: str) -> str:
+    """A method's docstring: the summary, each argument with its default, the result and the errors."""
+    indent = "        "
+    lines = [op.summary, ""]
+    lines.append("Args:")
+    for name in op.python_params:
+        field = op.field(name)
+        text = f"{name}: {field.schema.get('description', '')}"
+        if field.kind == "media":
+            text += " Base64 text, bytes, a path or a binary file."
+        if "default" in field.schema:
+            text += f" Default: {_default_source(field)}."
+        lines.append(_wrapped(text, "    "))
+    lines.append("    timeout: seconds this call may take in all, retries included. Default: the client's timeout.")
+    lines += ["", "Returns:", f"    {result}", "", "Raises:"]
+    lines += [_wrapped(f"{name}: {why}.", "    ") for name, why in _RAISES]
+    body = "\n".join((indent + line).rstrip() if line else "" for line in "\n".join(lines).split("\n"))
+    return f'{indent}"""{body.lstrip()}\n{indent}"""\n'
+
+
+def _method(op: Operation, returns: str, call: str, result: str) -> str:
+    signature = ["self"]
+    arguments = []
+    for name in op.python_params:
+        field = op.field(name)
+        annotation = _PYTHON_TYPES[field.kind]
+        if "default" in field.schema:
+            signature.append(f"{name}: {annotation} = {_default_source(field)}")
+        else:
+            signature.append(f"{name}: {annotation}")
+        arguments.append(f"\n                {_q(name)}: {name},")
+    signature += ["*", "timeout: float | None = None"]
+    params = "".join(f"\n        {part}," for part in signature)
+    call_args = "{" + "".join(arguments) + ("\n            }" if arguments else "}")
+    return (
+        f"    async def {op.python_name}({params}\n    ) -> {returns}:\n"
+        + _docstring(op, result)
+        + f"        return await {call}(\n"
+        f"            api_spec.{op.python_name.upper()},\n"
+        f"            timeout,\n"
+        f"            {call_args},\n"
+        f"        )\n"
+    )
 
 
 def render_api(operations: list[Operation]) -> str:
-    """kellyapi/_async/api.py: the client class with one method per operation."""
-    constants = _Constants()
+    """kellyapi/_async/api.py: the client class with one method per operation, and its raw-response view."""
     methods = []
+    raw_methods = []
     for op in operations:
-        signature = ["self"]
-        arguments = []
-        for name in op.python_params:
-            field = op.field(name)
-            annotation = _PYTHON_TYPES[field.kind]
-            if "default" in field.schema:
-                default = constants.default_source(field, module_prefix="endpoints.")
-                signature.append(f"{name}: {annotation} = {default}")
-            else:
-                signature.append(f"{name}: {annotation}")
-            arguments.append(f"\n                {_q(name)}: {name},")
-        signature += ["*", "timeout: float | None = None"]
-        params = "".join(f"\n        {part}," for part in signature)
-        call_args = "{" + "".join(arguments) + ("\n            }" if arguments else "}")
-        methods.append(
-            f"    async def {op.python_name}({params}\n    ) -> {_RESULT_TYPES[op.result_kind]}:\n"
-            f'        """{op.summary} {_returns_sentence(op)}"""\n'
-            f"        return await self._call(\n"
-            f"            endpoints.{op.python_name.upper()},\n"
-            f"            timeout,\n"
-            f"            {call_args},\n"
-            f"        )\n"
+        result_type = _RESULT_TYPES[op.result_kind]
+        methods.append(_method(op, result_type, "self._call", _returns_sentence(op)))
+        raw_methods.append(
+            _method(
+                op,
+                f"RawResponse[{result_type}]",
+                "self._client._call_raw",
+                f"The answer as it came; `.parse()` gives what `{op.python_name}()` returns.",
+            )
         )
+    named = ", ".join(_named_defaults(operations))
     return (
         HEADER + '"""The Kelly API endpoints as client methods."""\n\n'
         "from __future__ import annotations\n\n"
         "from typing import Any\n\n"
-        "from kellyapi._async.client import AsyncClient\n"
-        "from kellyapi._core import endpoints\n"
-        "from kellyapi._core.arguments import MediaInput\n\n\n"
+        "from kellyapi._async.client import AsyncClient, AsyncRawView\n"
+        "from kellyapi._core import api_spec\n"
+        f"from kellyapi._core.api_spec import {named}\n"
+        "from kellyapi._core.arguments import MediaInput\n"
+        "from kellyapi._core.raw import RawResponse\n\n\n"
         "class KellyAPI(AsyncClient):\n"
         '    """Client of the Kelly AI API: one method per endpoint, each also taking `timeout=`."""\n\n'
+        "    @property\n"
+        "    def with_raw_response(self) -> AsyncRawResponses:\n"
+        '        """The same methods, each returning the `RawResponse` (status, headers, elapsed) of its call."""\n'
+        "        return AsyncRawResponses(self)\n\n"
         + "\n".join(methods)
-    )
-
-
-def _field_source(field: Field, constants: _Constants) -> str:
-    schema = field.schema
-    args = [f"name={_q(field.wire_name)}"]
-    if "const" in schema:
-        args.append(f"const={_q(schema['const'])}")
-    else:
-        args.append(f"type={_q(schema['type'])}")
-    if field.wire_required:
-        args.append("required=True")
-    if schema.get("contentEncoding") == "base64":
-        args.append("base64=True")
-    args += _constraint_args(schema)
-    if "default" in schema:
-        args.append(f"default={constants.default_source(field)}")
-    return _call("Field", args, "            ")
-
-
-def render_sandbox_routes(operations: list[Operation]) -> str:
-    """kellyapi/sandbox/routes.py: the routes the sandbox serves, their request schemas and examples."""
-    constants = _Constants()
-    routes = []
-    for op in operations:
-        path_fields = "".join(
-            f"\n            {_field_source(f, constants)}," for f in op.fields if f.location == "path"
-        )
-        body_fields = "".join(
-            f"\n            {_field_source(f, constants)}," for f in op.fields if f.location == "body"
-        )
-        routes.append(
-            "    Route(\n"
-            f"        method={_q(op.method)},\n"
-            f"        path={_q(op.path)},\n"
-            f"        responder={_q(op.responder)},\n"
-            f"        result_field={_q(op.result_field)},\n"
-            f"        result_kind={_q(op.result_kind)},\n"
-            f"        path_fields=({path_fields}{chr(10) + '        ' if path_fields else ''}),\n"
-            f"        body_fields=({body_fields}{chr(10) + '        ' if body_fields else ''}),\n"
-            f"        example={_q(op.example)},\n"
-            "    ),\n"
-        )
-    return (
-        HEADER + '"""The routes the sandbox serves, with their request schemas and example answers."""\n\n'
-        "from __future__ import annotations\n\n"
-        "from kellyapi.sandbox.schema import Field, Route\n\n"
-        + constants.render()
-        + "\nROUTES: tuple[Route, ...] = (\n"
-        + "".join(routes)
-        + ")\n"
-    )
-
-
-def _cli_help(field: Field) -> str:
-    media_type = field.schema.get("contentMediaType")
-    if media_type:
-        return f"A {media_type.rsplit('/', 1)[1].upper()} file, or - to read it from standard input."
-    return str(field.schema.get("description", ""))
-
-
-def _cli_argument_source(field: Field, constants: _Constants) -> str:
-    schema = field.schema
-    args = [
-        f"name={_q(field.python_name)}",
-        f"kind={_q(field.kind)}",
-        f"required={'default' not in schema}",
-        f"help={_q(_cli_help(field))}",
-    ]
-    if "default" in schema:
-        args.append(f"default={constants.default_source(field, module_prefix='endpoints.')}")
-    if "contentMediaType" in schema:
-        args.append(f"media_type={_q(schema['contentMediaType'])}")
-    return _call("Argument", args, "            ")
-
-
-def render_cli_commands(operations: list[Operation]) -> str:
-    """kellyapi/cli/commands.py: one `kellyapi` command per operation, its arguments taken from the spec."""
-    constants = _Constants()
-    commands = []
-    for op in operations:
-        arguments = "".join(
-            f"\n            {_cli_argument_source(op.field(name), constants)}," for name in op.python_params
-        )
-        media = f"        result_media_type={_q(op.result_media_type)},\n" if op.result_media_type else ""
-        commands.append(
-            "    Command(\n"
-            f"        name={_q(op.python_name)},\n"
-            f"        help={_q(op.summary)},\n"
-            f"        arguments=({arguments}{chr(10) + '        ' if arguments else ''}),\n"
-            f"        result_kind={_q(op.result_kind)},\n"
-            f"{media}"
-            "    ),\n"
-        )
-    return (
-        HEADER + '"""The `kellyapi` commands, one per endpoint, with the arguments the spec gives it."""\n\n'
-        "from __future__ import annotations\n\n"
-        "from kellyapi._core import endpoints\n"
-        "from kellyapi.cli.command import Argument, Command\n\n"
-        "COMMANDS: tuple[Command, ...] = (\n" + "".join(commands) + ")\n"
+        + "\n\nclass AsyncRawResponses(AsyncRawView):\n"
+        '    """`client.with_raw_response`: each method returns a `RawResponse`; `.parse()` gives the result."""\n\n'
+        + "\n".join(raw_methods)
     )
 
 
 # Media arguments of the generated CLI tests stand for sample files that the test's fixture writes.
-CLI_TEST_MEDIA = {"image/png": "<image.png>", "audio/wav": "<audio.wav>"}
+CLI_TEST_MEDIA = {"image": "<image.png>", "audio": "<audio.wav>"}
 _CLI_TEST_TEXT = "hello from the command line"
 _CLI_TEST_OPTION_TEXT = "soft light"
 _CLI_TEST_MAX_DEFAULT = 40
@@ -288,7 +264,7 @@ def _cli_test_value(field: Field) -> str | int:
     """A value the spec accepts, chosen to exercise the argument: examples first, small images."""
     schema = field.schema
     if field.kind == "media":
-        return CLI_TEST_MEDIA[schema["contentMediaType"]]
+        return CLI_TEST_MEDIA[str(field.media)]
     if field.kind == "int":
         return int(schema.get("minimum", schema.get("default", 1)))
     if schema.get("examples"):

@@ -10,6 +10,21 @@ import yaml
 
 SPEC_PATH = Path(__file__).parent / "spec" / "kelly.openapi.yaml"
 _HTTP_METHODS = ("get", "post")
+# Constraints beyond the wire format: each must say where it comes from (`x-constraint-source`), and since
+# no limit of the API is published, the only source the generator accepts is an assumption of the sandbox.
+_ASSUMED_CONSTRAINTS = (
+    "minimum",
+    "maximum",
+    "minLength",
+    "maxLength",
+    "pattern",
+    "enum",
+    "contentMediaType",
+    "x-sandbox-models",
+    "x-sandbox-formats",
+)
+SANDBOX_ASSUMPTION = "sandbox assumption"
+MODEL_LISTS = ("image", "chat", "voice")
 
 
 @dataclass(frozen=True)
@@ -22,6 +37,12 @@ class Field:
     schema: dict[str, Any]  # with $refs resolved
     component: str | None  # the components/schemas name it was $ref'd from, if any
     wire_required: bool
+
+    @property
+    def media(self) -> str | None:
+        """`image` or `audio` for a media input, from its content media type; None for other fields."""
+        media_type = self.schema.get("contentMediaType")
+        return None if media_type is None else str(media_type).split("/", 1)[0]
 
     @property
     def kind(self) -> str:
@@ -51,6 +72,7 @@ class Operation:
     result_media_type: str | None
     responder: str
     example: Any
+    models: str | None  # on a model-list route: the sandbox model list its example answer starts
 
     def field(self, python_name: str) -> Field:
         """The field behind a Python parameter name."""
@@ -58,6 +80,23 @@ class Operation:
             if field.python_name == python_name:
                 return field
         raise KeyError(f"{self.python_name}: x-python-params names {python_name!r}, which is not in the spec")
+
+
+def _check_sources(where: str, schema: dict[str, Any]) -> None:
+    """Fail unless every assumed constraint of `schema` is marked as the sandbox's assumption."""
+    sources = schema.get("x-constraint-source", {})
+    for keyword in _ASSUMED_CONSTRAINTS:
+        if keyword not in schema:
+            continue
+        source = str(sources.get(keyword, ""))
+        if not source.startswith(SANDBOX_ASSUMPTION):
+            raise ValueError(
+                f"{where}: {keyword} needs x-constraint-source {keyword}: {SANDBOX_ASSUMPTION!r}"
+                " (the client enforces no limit that nobody published)"
+            )
+    models = schema.get("x-sandbox-models")
+    if models is not None and models not in MODEL_LISTS:
+        raise ValueError(f"{where}: x-sandbox-models must be one of {MODEL_LISTS}, got {models!r}")
 
 
 class _Resolver:
@@ -90,6 +129,9 @@ def _body_fields(resolver: _Resolver, operation: dict[str, Any]) -> list[Field]:
     for name, raw in schema["properties"].items():
         prop, component = resolver.resolve(raw)
         merged = {**prop, **{k: v for k, v in raw.items() if k != "$ref"}}
+        _check_sources(f"body property {name!r}", merged)
+        if "const" not in merged and (name in required) == ("default" in merged):
+            raise ValueError(f"body property {name!r}: required exactly when it has no default")
         fields.append(
             Field(
                 wire_name=name,
@@ -110,7 +152,9 @@ def _path_fields(resolver: _Resolver, operation: dict[str, Any]) -> list[Field]:
         if param["in"] != "path":
             raise ValueError(f"only path parameters are supported, got {param['in']!r}")
         schema, component = resolver.resolve(param["schema"])
-        fields.append(Field(param["name"], param["name"], "path", schema, component, True))
+        merged = {**schema, "description": param.get("description", schema.get("description", ""))}
+        _check_sources(f"path parameter {param['name']!r}", merged)
+        fields.append(Field(param["name"], param["name"], "path", merged, component, True))
     return fields
 
 
@@ -152,6 +196,7 @@ def load(path: Path = SPEC_PATH) -> list[Operation]:
                 result_media_type=media_type,
                 responder=raw["x-sandbox-responder"],
                 example=example,
+                models=raw.get("x-sandbox-models"),
             )
             parameters = {f.python_name for f in operation.fields if not f.is_constant}
             if set(operation.python_params) != parameters:
@@ -160,4 +205,23 @@ def load(path: Path = SPEC_PATH) -> list[Operation]:
                     f" must list exactly the inputs {sorted(parameters)}"
                 )
             operations.append(operation)
+    _check_model_lists(operations)
     return operations
+
+
+def _check_model_lists(operations: list[Operation]) -> None:
+    """Every model list has a route that lists it, and holds the client's default for it."""
+    listed: dict[str, set[str]] = {}
+    for op in operations:
+        if op.models is not None:
+            listed.setdefault(op.models, set()).update(op.example["models"])
+    for op in operations:
+        for field in op.fields:
+            models = field.schema.get("x-sandbox-models")
+            if models is None:
+                continue
+            if field.schema.get("default") not in listed.get(models, set()):
+                raise ValueError(
+                    f"{op.python_name}: the default {field.python_name}={field.schema.get('default')!r}"
+                    f" must be in the {models} model list (the examples of its list routes)"
+                )

@@ -4,12 +4,14 @@ from typing import TYPE_CHECKING
 
 from kellyapi import errors
 from kellyapi._async import KellyAPI
+from kellyapi._core.api_spec import DEFAULT_NEGATIVE_PROMPT
+from kellyapi._core.raw import RawResponse
 from kellyapi._version import __version__
 
 if TYPE_CHECKING:
     from kellyapi._sync import SyncKellyAPI
 
-__all__ = ["KellyAPI", "SyncKellyAPI", "__version__", "errors"]
+__all__ = ["DEFAULT_NEGATIVE_PROMPT", "KellyAPI", "RawResponse", "SyncKellyAPI", "__version__", "errors"]
 
 
 def __getattr__(name: str) -> object:

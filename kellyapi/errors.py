@@ -53,6 +53,15 @@ class InvalidRequest(BaseError):
     message = "Invalid request"
 
 
+class InvalidArgumentType(InvalidRequest, builtins.TypeError):
+    """An argument of the wrong type, refused before sending; also a `TypeError`, so either habit catches it."""
+
+
+class InvalidArgumentValue(InvalidRequest, builtins.ValueError):
+    """An argument of the right type but an unusable value (bad base64, a lone surrogate, a negative timeout),
+    refused before sending; also a `ValueError`, so either habit catches it."""
+
+
 class RateLimitError(BaseError):
     """Too many requests (HTTP 429); `retry_after` holds the seconds the server asked to wait, if it said."""
 
@@ -88,6 +97,8 @@ __all__ = [
     "ConnectionError",
     "GenericApiError",
     "InvalidApiKey",
+    "InvalidArgumentType",
+    "InvalidArgumentValue",
     "InvalidContent",
     "InvalidRequest",
     "RateLimitError",

@@ -82,7 +82,7 @@ class KellySandbox:
 
 def route_path(route: str) -> str:
     """The sandbox route behind a path or SDK method name; ValueError naming the routes for anything else."""
-    from kellyapi._core.endpoints import ENDPOINTS
+    from kellyapi._core.api_spec import ENDPOINTS
     from kellyapi.sandbox.faults import ANY_ROUTE
 
     if route in ENDPOINTS:

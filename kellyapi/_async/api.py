@@ -5,22 +5,46 @@ from __future__ import annotations
 
 from typing import Any
 
-from kellyapi._async.client import AsyncClient
-from kellyapi._core import endpoints
+from kellyapi._async.client import AsyncClient, AsyncRawView
+from kellyapi._core import api_spec
+from kellyapi._core.api_spec import DEFAULT_NEGATIVE_PROMPT
 from kellyapi._core.arguments import MediaInput
+from kellyapi._core.raw import RawResponse
 
 
 class KellyAPI(AsyncClient):
     """Client of the Kelly AI API: one method per endpoint, each also taking `timeout=`."""
+
+    @property
+    def with_raw_response(self) -> AsyncRawResponses:
+        """The same methods, each returning the `RawResponse` (status, headers, elapsed) of its call."""
+        return AsyncRawResponses(self)
 
     async def sd_models(
         self,
         *,
         timeout: float | None = None,
     ) -> Any:
-        """List the Stable Diffusion models. Returns the parsed JSON body."""
+        """List the Stable Diffusion models.
+
+        Args:
+            timeout: seconds this call may take in all, retries included. Default: the client's timeout.
+
+        Returns:
+            The parsed JSON answer.
+
+        Raises:
+            InvalidRequest: an argument of the wrong type or encoding (also a TypeError or ValueError), or one the API
+                refused (HTTP 400/404/422; `detail` names the fields).
+            InvalidApiKey: no key, or the API refused it (HTTP 401/403).
+            RateLimitError: HTTP 429 after the retries; `retry_after` says how long the API asked to wait.
+            TimeoutError: no complete answer within the timeout, retries included.
+            ConnectionError: the API could not be reached, or a gateway failed, after the retries.
+            InvalidContent: an answer that is not what the API promises.
+            GenericApiError: any other failure status (5xx after the retries).
+        """
         return await self._call(
-            endpoints.SD_MODELS,
+            api_spec.SD_MODELS,
             timeout,
             {},
         )
@@ -30,9 +54,26 @@ class KellyAPI(AsyncClient):
         *,
         timeout: float | None = None,
     ) -> Any:
-        """List the SDXL models. Returns the parsed JSON body."""
+        """List the SDXL models.
+
+        Args:
+            timeout: seconds this call may take in all, retries included. Default: the client's timeout.
+
+        Returns:
+            The parsed JSON answer.
+
+        Raises:
+            InvalidRequest: an argument of the wrong type or encoding (also a TypeError or ValueError), or one the API
+                refused (HTTP 400/404/422; `detail` names the fields).
+            InvalidApiKey: no key, or the API refused it (HTTP 401/403).
+            RateLimitError: HTTP 429 after the retries; `retry_after` says how long the API asked to wait.
+            TimeoutError: no complete answer within the timeout, retries included.
+            ConnectionError: the API could not be reached, or a gateway failed, after the retries.
+            InvalidContent: an answer that is not what the API promises.
+            GenericApiError: any other failure status (5xx after the retries).
+        """
         return await self._call(
-            endpoints.SDXL_MODELS,
+            api_spec.SDXL_MODELS,
             timeout,
             {},
         )
@@ -42,9 +83,26 @@ class KellyAPI(AsyncClient):
         *,
         timeout: float | None = None,
     ) -> Any:
-        """List the chat models. Returns the parsed JSON body."""
+        """List the chat models.
+
+        Args:
+            timeout: seconds this call may take in all, retries included. Default: the client's timeout.
+
+        Returns:
+            The parsed JSON answer.
+
+        Raises:
+            InvalidRequest: an argument of the wrong type or encoding (also a TypeError or ValueError), or one the API
+                refused (HTTP 400/404/422; `detail` names the fields).
+            InvalidApiKey: no key, or the API refused it (HTTP 401/403).
+            RateLimitError: HTTP 429 after the retries; `retry_after` says how long the API asked to wait.
+            TimeoutError: no complete answer within the timeout, retries included.
+            ConnectionError: the API could not be reached, or a gateway failed, after the retries.
+            InvalidContent: an answer that is not what the API promises.
+            GenericApiError: any other failure status (5xx after the retries).
+        """
         return await self._call(
-            endpoints.LLM_MODELS,
+            api_spec.LLM_MODELS,
             timeout,
             {},
         )
@@ -54,9 +112,26 @@ class KellyAPI(AsyncClient):
         *,
         timeout: float | None = None,
     ) -> Any:
-        """List the text-to-speech voices. Returns the parsed JSON body."""
+        """List the text-to-speech voices.
+
+        Args:
+            timeout: seconds this call may take in all, retries included. Default: the client's timeout.
+
+        Returns:
+            The parsed JSON answer.
+
+        Raises:
+            InvalidRequest: an argument of the wrong type or encoding (also a TypeError or ValueError), or one the API
+                refused (HTTP 400/404/422; `detail` names the fields).
+            InvalidApiKey: no key, or the API refused it (HTTP 401/403).
+            RateLimitError: HTTP 429 after the retries; `retry_after` says how long the API asked to wait.
+            TimeoutError: no complete answer within the timeout, retries included.
+            ConnectionError: the API could not be reached, or a gateway failed, after the retries.
+            InvalidContent: an answer that is not what the API promises.
+            GenericApiError: any other failure status (5xx after the retries).
+        """
         return await self._call(
-            endpoints.VOICE_MODELS,
+            api_spec.VOICE_MODELS,
             timeout,
             {},
         )
@@ -64,16 +139,38 @@ class KellyAPI(AsyncClient):
     async def generate(
         self,
         prompt: str,
-        negative_prompt: str = endpoints.NEGATIVE_PROMPT,
+        negative_prompt: str = DEFAULT_NEGATIVE_PROMPT,
         model: str = "PhotoPerfect",
         width: int = 1024,
         height: int = 1024,
         *,
         timeout: float | None = None,
     ) -> bytes:
-        """Generate an image from a text prompt. Returns the image/png data as bytes."""
+        """Generate an image from a text prompt.
+
+        Args:
+            prompt: What to make, in words.
+            negative_prompt: What the image must not show. Default: DEFAULT_NEGATIVE_PROMPT.
+            model: A model from `sd/models` or `sdxl/models`. Default: "PhotoPerfect".
+            width: Width in pixels. Default: 1024.
+            height: Height in pixels. Default: 1024.
+            timeout: seconds this call may take in all, retries included. Default: the client's timeout.
+
+        Returns:
+            The image/png data, as bytes.
+
+        Raises:
+            InvalidRequest: an argument of the wrong type or encoding (also a TypeError or ValueError), or one the API
+                refused (HTTP 400/404/422; `detail` names the fields).
+            InvalidApiKey: no key, or the API refused it (HTTP 401/403).
+            RateLimitError: HTTP 429 after the retries; `retry_after` says how long the API asked to wait.
+            TimeoutError: no complete answer within the timeout, retries included.
+            ConnectionError: the API could not be reached, or a gateway failed, after the retries.
+            InvalidContent: an answer that is not what the API promises.
+            GenericApiError: any other failure status (5xx after the retries).
+        """
         return await self._call(
-            endpoints.GENERATE,
+            api_spec.GENERATE,
             timeout,
             {
                 "prompt": prompt,
@@ -88,15 +185,38 @@ class KellyAPI(AsyncClient):
         self,
         prompt: str,
         image_data: MediaInput,
-        negative_prompt: str = endpoints.NEGATIVE_PROMPT,
+        negative_prompt: str = DEFAULT_NEGATIVE_PROMPT,
         width: int = 1024,
         height: int = 1024,
         *,
         timeout: float | None = None,
     ) -> bytes:
-        """Redraw an image following a text prompt (img2img). Returns the image/png data as bytes."""
+        """Redraw an image following a text prompt (img2img).
+
+        Args:
+            prompt: What to make, in words.
+            image_data: The image, base64-encoded. The SDK also takes bytes, a path or a binary file. Base64 text,
+                bytes, a path or a binary file.
+            negative_prompt: What the image must not show. Default: DEFAULT_NEGATIVE_PROMPT.
+            width: Width in pixels. Default: 1024.
+            height: Height in pixels. Default: 1024.
+            timeout: seconds this call may take in all, retries included. Default: the client's timeout.
+
+        Returns:
+            The image/png data, as bytes.
+
+        Raises:
+            InvalidRequest: an argument of the wrong type or encoding (also a TypeError or ValueError), or one the API
+                refused (HTTP 400/404/422; `detail` names the fields).
+            InvalidApiKey: no key, or the API refused it (HTTP 401/403).
+            RateLimitError: HTTP 429 after the retries; `retry_after` says how long the API asked to wait.
+            TimeoutError: no complete answer within the timeout, retries included.
+            ConnectionError: the API could not be reached, or a gateway failed, after the retries.
+            InvalidContent: an answer that is not what the API promises.
+            GenericApiError: any other failure status (5xx after the retries).
+        """
         return await self._call(
-            endpoints.IMG2IMG,
+            api_spec.IMG2IMG,
             timeout,
             {
                 "prompt": prompt,
@@ -114,9 +234,29 @@ class KellyAPI(AsyncClient):
         *,
         timeout: float | None = None,
     ) -> str:
-        """Describe an image in words, guided by a prompt. Returns the text."""
+        """Describe an image in words, guided by a prompt.
+
+        Args:
+            prompt: What to make, in words.
+            image_data: The image, base64-encoded. The SDK also takes bytes, a path or a binary file. Base64 text,
+                bytes, a path or a binary file.
+            timeout: seconds this call may take in all, retries included. Default: the client's timeout.
+
+        Returns:
+            The text.
+
+        Raises:
+            InvalidRequest: an argument of the wrong type or encoding (also a TypeError or ValueError), or one the API
+                refused (HTTP 400/404/422; `detail` names the fields).
+            InvalidApiKey: no key, or the API refused it (HTTP 401/403).
+            RateLimitError: HTTP 429 after the retries; `retry_after` says how long the API asked to wait.
+            TimeoutError: no complete answer within the timeout, retries included.
+            ConnectionError: the API could not be reached, or a gateway failed, after the retries.
+            InvalidContent: an answer that is not what the API promises.
+            GenericApiError: any other failure status (5xx after the retries).
+        """
         return await self._call(
-            endpoints.IMG2TEXT,
+            api_spec.IMG2TEXT,
             timeout,
             {
                 "prompt": prompt,
@@ -132,9 +272,29 @@ class KellyAPI(AsyncClient):
         *,
         timeout: float | None = None,
     ) -> str:
-        """Ask a chat model. Returns the text."""
+        """Ask a chat model.
+
+        Args:
+            prompt: What to ask or tell the model.
+            model: A chat model from `chat/models`. Default: "chatgpt".
+            character: The persona that answers. Default: "KelyAI".
+            timeout: seconds this call may take in all, retries included. Default: the client's timeout.
+
+        Returns:
+            The text.
+
+        Raises:
+            InvalidRequest: an argument of the wrong type or encoding (also a TypeError or ValueError), or one the API
+                refused (HTTP 400/404/422; `detail` names the fields).
+            InvalidApiKey: no key, or the API refused it (HTTP 401/403).
+            RateLimitError: HTTP 429 after the retries; `retry_after` says how long the API asked to wait.
+            TimeoutError: no complete answer within the timeout, retries included.
+            ConnectionError: the API could not be reached, or a gateway failed, after the retries.
+            InvalidContent: an answer that is not what the API promises.
+            GenericApiError: any other failure status (5xx after the retries).
+        """
         return await self._call(
-            endpoints.LLM,
+            api_spec.LLM,
             timeout,
             {
                 "prompt": prompt,
@@ -149,9 +309,28 @@ class KellyAPI(AsyncClient):
         *,
         timeout: float | None = None,
     ) -> bytes:
-        """Upscale an image to twice its width and height. Returns the image/png data as bytes."""
+        """Upscale an image to twice its width and height.
+
+        Args:
+            image_data: The image, base64-encoded. The SDK also takes bytes, a path or a binary file. Base64 text,
+                bytes, a path or a binary file.
+            timeout: seconds this call may take in all, retries included. Default: the client's timeout.
+
+        Returns:
+            The image/png data, as bytes.
+
+        Raises:
+            InvalidRequest: an argument of the wrong type or encoding (also a TypeError or ValueError), or one the API
+                refused (HTTP 400/404/422; `detail` names the fields).
+            InvalidApiKey: no key, or the API refused it (HTTP 401/403).
+            RateLimitError: HTTP 429 after the retries; `retry_after` says how long the API asked to wait.
+            TimeoutError: no complete answer within the timeout, retries included.
+            ConnectionError: the API could not be reached, or a gateway failed, after the retries.
+            InvalidContent: an answer that is not what the API promises.
+            GenericApiError: any other failure status (5xx after the retries).
+        """
         return await self._call(
-            endpoints.UPSCALE,
+            api_spec.UPSCALE,
             timeout,
             {
                 "image_data": image_data,
@@ -164,9 +343,28 @@ class KellyAPI(AsyncClient):
         *,
         timeout: float | None = None,
     ) -> bytes:
-        """Remove the background of an image. Returns the image/png data as bytes."""
+        """Remove the background of an image.
+
+        Args:
+            image_data: The image, base64-encoded. The SDK also takes bytes, a path or a binary file. Base64 text,
+                bytes, a path or a binary file.
+            timeout: seconds this call may take in all, retries included. Default: the client's timeout.
+
+        Returns:
+            The image/png data, as bytes.
+
+        Raises:
+            InvalidRequest: an argument of the wrong type or encoding (also a TypeError or ValueError), or one the API
+                refused (HTTP 400/404/422; `detail` names the fields).
+            InvalidApiKey: no key, or the API refused it (HTTP 401/403).
+            RateLimitError: HTTP 429 after the retries; `retry_after` says how long the API asked to wait.
+            TimeoutError: no complete answer within the timeout, retries included.
+            ConnectionError: the API could not be reached, or a gateway failed, after the retries.
+            InvalidContent: an answer that is not what the API promises.
+            GenericApiError: any other failure status (5xx after the retries).
+        """
         return await self._call(
-            endpoints.REMOVEBG,
+            api_spec.REMOVEBG,
             timeout,
             {
                 "image_data": image_data,
@@ -180,9 +378,28 @@ class KellyAPI(AsyncClient):
         *,
         timeout: float | None = None,
     ) -> bytes:
-        """Speak a text (text-to-speech). Returns the audio/wav data as bytes."""
+        """Speak a text (text-to-speech).
+
+        Args:
+            text: What to say.
+            model: A voice from `voice/models`. Default: "en-US_LisaExpressive".
+            timeout: seconds this call may take in all, retries included. Default: the client's timeout.
+
+        Returns:
+            The audio/wav data, as bytes.
+
+        Raises:
+            InvalidRequest: an argument of the wrong type or encoding (also a TypeError or ValueError), or one the API
+                refused (HTTP 400/404/422; `detail` names the fields).
+            InvalidApiKey: no key, or the API refused it (HTTP 401/403).
+            RateLimitError: HTTP 429 after the retries; `retry_after` says how long the API asked to wait.
+            TimeoutError: no complete answer within the timeout, retries included.
+            ConnectionError: the API could not be reached, or a gateway failed, after the retries.
+            InvalidContent: an answer that is not what the API promises.
+            GenericApiError: any other failure status (5xx after the retries).
+        """
         return await self._call(
-            endpoints.TEXT2VOICE,
+            api_spec.TEXT2VOICE,
             timeout,
             {
                 "text": text,
@@ -196,9 +413,28 @@ class KellyAPI(AsyncClient):
         *,
         timeout: float | None = None,
     ) -> str:
-        """Transcribe speech audio to text. Returns the text."""
+        """Transcribe speech audio to text.
+
+        Args:
+            audio: The audio, base64-encoded. The SDK also takes bytes, a path or a binary file. Base64 text, bytes, a
+                path or a binary file.
+            timeout: seconds this call may take in all, retries included. Default: the client's timeout.
+
+        Returns:
+            The text.
+
+        Raises:
+            InvalidRequest: an argument of the wrong type or encoding (also a TypeError or ValueError), or one the API
+                refused (HTTP 400/404/422; `detail` names the fields).
+            InvalidApiKey: no key, or the API refused it (HTTP 401/403).
+            RateLimitError: HTTP 429 after the retries; `retry_after` says how long the API asked to wait.
+            TimeoutError: no complete answer within the timeout, retries included.
+            ConnectionError: the API could not be reached, or a gateway failed, after the retries.
+            InvalidContent: an answer that is not what the API promises.
+            GenericApiError: any other failure status (5xx after the retries).
+        """
         return await self._call(
-            endpoints.VOICE2TEXT,
+            api_spec.VOICE2TEXT,
             timeout,
             {
                 "audio": audio,
@@ -211,9 +447,27 @@ class KellyAPI(AsyncClient):
         *,
         timeout: float | None = None,
     ) -> bytes:
-        """Render a text as a handwritten note. Returns the image/png data as bytes."""
+        """Render a text as a handwritten note.
+
+        Args:
+            text: The text to render.
+            timeout: seconds this call may take in all, retries included. Default: the client's timeout.
+
+        Returns:
+            The image/png data, as bytes.
+
+        Raises:
+            InvalidRequest: an argument of the wrong type or encoding (also a TypeError or ValueError), or one the API
+                refused (HTTP 400/404/422; `detail` names the fields).
+            InvalidApiKey: no key, or the API refused it (HTTP 401/403).
+            RateLimitError: HTTP 429 after the retries; `retry_after` says how long the API asked to wait.
+            TimeoutError: no complete answer within the timeout, retries included.
+            ConnectionError: the API could not be reached, or a gateway failed, after the retries.
+            InvalidContent: an answer that is not what the API promises.
+            GenericApiError: any other failure status (5xx after the retries).
+        """
         return await self._call(
-            endpoints.TEXT2WRITE,
+            api_spec.TEXT2WRITE,
             timeout,
             {
                 "text": text,
@@ -226,9 +480,518 @@ class KellyAPI(AsyncClient):
         *,
         timeout: float | None = None,
     ) -> bytes:
-        """Render source code as an image. Returns the image/png data as bytes."""
+        """Render source code as an image.
+
+        Args:
+            text: The text to render.
+            timeout: seconds this call may take in all, retries included. Default: the client's timeout.
+
+        Returns:
+            The image/png data, as bytes.
+
+        Raises:
+            InvalidRequest: an argument of the wrong type or encoding (also a TypeError or ValueError), or one the API
+                refused (HTTP 400/404/422; `detail` names the fields).
+            InvalidApiKey: no key, or the API refused it (HTTP 401/403).
+            RateLimitError: HTTP 429 after the retries; `retry_after` says how long the API asked to wait.
+            TimeoutError: no complete answer within the timeout, retries included.
+            ConnectionError: the API could not be reached, or a gateway failed, after the retries.
+            InvalidContent: an answer that is not what the API promises.
+            GenericApiError: any other failure status (5xx after the retries).
+        """
         return await self._call(
-            endpoints.CODE2IMAGE,
+            api_spec.CODE2IMAGE,
+            timeout,
+            {
+                "text": text,
+            },
+        )
+
+
+class AsyncRawResponses(AsyncRawView):
+    """`client.with_raw_response`: each method returns a `RawResponse`; `.parse()` gives the result."""
+
+    async def sd_models(
+        self,
+        *,
+        timeout: float | None = None,
+    ) -> RawResponse[Any]:
+        """List the Stable Diffusion models.
+
+        Args:
+            timeout: seconds this call may take in all, retries included. Default: the client's timeout.
+
+        Returns:
+            The answer as it came; `.parse()` gives what `sd_models()` returns.
+
+        Raises:
+            InvalidRequest: an argument of the wrong type or encoding (also a TypeError or ValueError), or one the API
+                refused (HTTP 400/404/422; `detail` names the fields).
+            InvalidApiKey: no key, or the API refused it (HTTP 401/403).
+            RateLimitError: HTTP 429 after the retries; `retry_after` says how long the API asked to wait.
+            TimeoutError: no complete answer within the timeout, retries included.
+            ConnectionError: the API could not be reached, or a gateway failed, after the retries.
+            InvalidContent: an answer that is not what the API promises.
+            GenericApiError: any other failure status (5xx after the retries).
+        """
+        return await self._client._call_raw(
+            api_spec.SD_MODELS,
+            timeout,
+            {},
+        )
+
+    async def sdxl_models(
+        self,
+        *,
+        timeout: float | None = None,
+    ) -> RawResponse[Any]:
+        """List the SDXL models.
+
+        Args:
+            timeout: seconds this call may take in all, retries included. Default: the client's timeout.
+
+        Returns:
+            The answer as it came; `.parse()` gives what `sdxl_models()` returns.
+
+        Raises:
+            InvalidRequest: an argument of the wrong type or encoding (also a TypeError or ValueError), or one the API
+                refused (HTTP 400/404/422; `detail` names the fields).
+            InvalidApiKey: no key, or the API refused it (HTTP 401/403).
+            RateLimitError: HTTP 429 after the retries; `retry_after` says how long the API asked to wait.
+            TimeoutError: no complete answer within the timeout, retries included.
+            ConnectionError: the API could not be reached, or a gateway failed, after the retries.
+            InvalidContent: an answer that is not what the API promises.
+            GenericApiError: any other failure status (5xx after the retries).
+        """
+        return await self._client._call_raw(
+            api_spec.SDXL_MODELS,
+            timeout,
+            {},
+        )
+
+    async def llm_models(
+        self,
+        *,
+        timeout: float | None = None,
+    ) -> RawResponse[Any]:
+        """List the chat models.
+
+        Args:
+            timeout: seconds this call may take in all, retries included. Default: the client's timeout.
+
+        Returns:
+            The answer as it came; `.parse()` gives what `llm_models()` returns.
+
+        Raises:
+            InvalidRequest: an argument of the wrong type or encoding (also a TypeError or ValueError), or one the API
+                refused (HTTP 400/404/422; `detail` names the fields).
+            InvalidApiKey: no key, or the API refused it (HTTP 401/403).
+            RateLimitError: HTTP 429 after the retries; `retry_after` says how long the API asked to wait.
+            TimeoutError: no complete answer within the timeout, retries included.
+            ConnectionError: the API could not be reached, or a gateway failed, after the retries.
+            InvalidContent: an answer that is not what the API promises.
+            GenericApiError: any other failure status (5xx after the retries).
+        """
+        return await self._client._call_raw(
+            api_spec.LLM_MODELS,
+            timeout,
+            {},
+        )
+
+    async def voice_models(
+        self,
+        *,
+        timeout: float | None = None,
+    ) -> RawResponse[Any]:
+        """List the text-to-speech voices.
+
+        Args:
+            timeout: seconds this call may take in all, retries included. Default: the client's timeout.
+
+        Returns:
+            The answer as it came; `.parse()` gives what `voice_models()` returns.
+
+        Raises:
+            InvalidRequest: an argument of the wrong type or encoding (also a TypeError or ValueError), or one the API
+                refused (HTTP 400/404/422; `detail` names the fields).
+            InvalidApiKey: no key, or the API refused it (HTTP 401/403).
+            RateLimitError: HTTP 429 after the retries; `retry_after` says how long the API asked to wait.
+            TimeoutError: no complete answer within the timeout, retries included.
+            ConnectionError: the API could not be reached, or a gateway failed, after the retries.
+            InvalidContent: an answer that is not what the API promises.
+            GenericApiError: any other failure status (5xx after the retries).
+        """
+        return await self._client._call_raw(
+            api_spec.VOICE_MODELS,
+            timeout,
+            {},
+        )
+
+    async def generate(
+        self,
+        prompt: str,
+        negative_prompt: str = DEFAULT_NEGATIVE_PROMPT,
+        model: str = "PhotoPerfect",
+        width: int = 1024,
+        height: int = 1024,
+        *,
+        timeout: float | None = None,
+    ) -> RawResponse[bytes]:
+        """Generate an image from a text prompt.
+
+        Args:
+            prompt: What to make, in words.
+            negative_prompt: What the image must not show. Default: DEFAULT_NEGATIVE_PROMPT.
+            model: A model from `sd/models` or `sdxl/models`. Default: "PhotoPerfect".
+            width: Width in pixels. Default: 1024.
+            height: Height in pixels. Default: 1024.
+            timeout: seconds this call may take in all, retries included. Default: the client's timeout.
+
+        Returns:
+            The answer as it came; `.parse()` gives what `generate()` returns.
+
+        Raises:
+            InvalidRequest: an argument of the wrong type or encoding (also a TypeError or ValueError), or one the API
+                refused (HTTP 400/404/422; `detail` names the fields).
+            InvalidApiKey: no key, or the API refused it (HTTP 401/403).
+            RateLimitError: HTTP 429 after the retries; `retry_after` says how long the API asked to wait.
+            TimeoutError: no complete answer within the timeout, retries included.
+            ConnectionError: the API could not be reached, or a gateway failed, after the retries.
+            InvalidContent: an answer that is not what the API promises.
+            GenericApiError: any other failure status (5xx after the retries).
+        """
+        return await self._client._call_raw(
+            api_spec.GENERATE,
+            timeout,
+            {
+                "prompt": prompt,
+                "negative_prompt": negative_prompt,
+                "model": model,
+                "width": width,
+                "height": height,
+            },
+        )
+
+    async def img2img(
+        self,
+        prompt: str,
+        image_data: MediaInput,
+        negative_prompt: str = DEFAULT_NEGATIVE_PROMPT,
+        width: int = 1024,
+        height: int = 1024,
+        *,
+        timeout: float | None = None,
+    ) -> RawResponse[bytes]:
+        """Redraw an image following a text prompt (img2img).
+
+        Args:
+            prompt: What to make, in words.
+            image_data: The image, base64-encoded. The SDK also takes bytes, a path or a binary file. Base64 text,
+                bytes, a path or a binary file.
+            negative_prompt: What the image must not show. Default: DEFAULT_NEGATIVE_PROMPT.
+            width: Width in pixels. Default: 1024.
+            height: Height in pixels. Default: 1024.
+            timeout: seconds this call may take in all, retries included. Default: the client's timeout.
+
+        Returns:
+            The answer as it came; `.parse()` gives what `img2img()` returns.
+
+        Raises:
+            InvalidRequest: an argument of the wrong type or encoding (also a TypeError or ValueError), or one the API
+                refused (HTTP 400/404/422; `detail` names the fields).
+            InvalidApiKey: no key, or the API refused it (HTTP 401/403).
+            RateLimitError: HTTP 429 after the retries; `retry_after` says how long the API asked to wait.
+            TimeoutError: no complete answer within the timeout, retries included.
+            ConnectionError: the API could not be reached, or a gateway failed, after the retries.
+            InvalidContent: an answer that is not what the API promises.
+            GenericApiError: any other failure status (5xx after the retries).
+        """
+        return await self._client._call_raw(
+            api_spec.IMG2IMG,
+            timeout,
+            {
+                "prompt": prompt,
+                "image_data": image_data,
+                "negative_prompt": negative_prompt,
+                "width": width,
+                "height": height,
+            },
+        )
+
+    async def img2text(
+        self,
+        prompt: str,
+        image_data: MediaInput,
+        *,
+        timeout: float | None = None,
+    ) -> RawResponse[str]:
+        """Describe an image in words, guided by a prompt.
+
+        Args:
+            prompt: What to make, in words.
+            image_data: The image, base64-encoded. The SDK also takes bytes, a path or a binary file. Base64 text,
+                bytes, a path or a binary file.
+            timeout: seconds this call may take in all, retries included. Default: the client's timeout.
+
+        Returns:
+            The answer as it came; `.parse()` gives what `img2text()` returns.
+
+        Raises:
+            InvalidRequest: an argument of the wrong type or encoding (also a TypeError or ValueError), or one the API
+                refused (HTTP 400/404/422; `detail` names the fields).
+            InvalidApiKey: no key, or the API refused it (HTTP 401/403).
+            RateLimitError: HTTP 429 after the retries; `retry_after` says how long the API asked to wait.
+            TimeoutError: no complete answer within the timeout, retries included.
+            ConnectionError: the API could not be reached, or a gateway failed, after the retries.
+            InvalidContent: an answer that is not what the API promises.
+            GenericApiError: any other failure status (5xx after the retries).
+        """
+        return await self._client._call_raw(
+            api_spec.IMG2TEXT,
+            timeout,
+            {
+                "prompt": prompt,
+                "image_data": image_data,
+            },
+        )
+
+    async def llm(
+        self,
+        prompt: str,
+        model: str = "chatgpt",
+        character: str = "KelyAI",
+        *,
+        timeout: float | None = None,
+    ) -> RawResponse[str]:
+        """Ask a chat model.
+
+        Args:
+            prompt: What to ask or tell the model.
+            model: A chat model from `chat/models`. Default: "chatgpt".
+            character: The persona that answers. Default: "KelyAI".
+            timeout: seconds this call may take in all, retries included. Default: the client's timeout.
+
+        Returns:
+            The answer as it came; `.parse()` gives what `llm()` returns.
+
+        Raises:
+            InvalidRequest: an argument of the wrong type or encoding (also a TypeError or ValueError), or one the API
+                refused (HTTP 400/404/422; `detail` names the fields).
+            InvalidApiKey: no key, or the API refused it (HTTP 401/403).
+            RateLimitError: HTTP 429 after the retries; `retry_after` says how long the API asked to wait.
+            TimeoutError: no complete answer within the timeout, retries included.
+            ConnectionError: the API could not be reached, or a gateway failed, after the retries.
+            InvalidContent: an answer that is not what the API promises.
+            GenericApiError: any other failure status (5xx after the retries).
+        """
+        return await self._client._call_raw(
+            api_spec.LLM,
+            timeout,
+            {
+                "prompt": prompt,
+                "model": model,
+                "character": character,
+            },
+        )
+
+    async def upscale(
+        self,
+        image_data: MediaInput,
+        *,
+        timeout: float | None = None,
+    ) -> RawResponse[bytes]:
+        """Upscale an image to twice its width and height.
+
+        Args:
+            image_data: The image, base64-encoded. The SDK also takes bytes, a path or a binary file. Base64 text,
+                bytes, a path or a binary file.
+            timeout: seconds this call may take in all, retries included. Default: the client's timeout.
+
+        Returns:
+            The answer as it came; `.parse()` gives what `upscale()` returns.
+
+        Raises:
+            InvalidRequest: an argument of the wrong type or encoding (also a TypeError or ValueError), or one the API
+                refused (HTTP 400/404/422; `detail` names the fields).
+            InvalidApiKey: no key, or the API refused it (HTTP 401/403).
+            RateLimitError: HTTP 429 after the retries; `retry_after` says how long the API asked to wait.
+            TimeoutError: no complete answer within the timeout, retries included.
+            ConnectionError: the API could not be reached, or a gateway failed, after the retries.
+            InvalidContent: an answer that is not what the API promises.
+            GenericApiError: any other failure status (5xx after the retries).
+        """
+        return await self._client._call_raw(
+            api_spec.UPSCALE,
+            timeout,
+            {
+                "image_data": image_data,
+            },
+        )
+
+    async def removebg(
+        self,
+        image_data: MediaInput,
+        *,
+        timeout: float | None = None,
+    ) -> RawResponse[bytes]:
+        """Remove the background of an image.
+
+        Args:
+            image_data: The image, base64-encoded. The SDK also takes bytes, a path or a binary file. Base64 text,
+                bytes, a path or a binary file.
+            timeout: seconds this call may take in all, retries included. Default: the client's timeout.
+
+        Returns:
+            The answer as it came; `.parse()` gives what `removebg()` returns.
+
+        Raises:
+            InvalidRequest: an argument of the wrong type or encoding (also a TypeError or ValueError), or one the API
+                refused (HTTP 400/404/422; `detail` names the fields).
+            InvalidApiKey: no key, or the API refused it (HTTP 401/403).
+            RateLimitError: HTTP 429 after the retries; `retry_after` says how long the API asked to wait.
+            TimeoutError: no complete answer within the timeout, retries included.
+            ConnectionError: the API could not be reached, or a gateway failed, after the retries.
+            InvalidContent: an answer that is not what the API promises.
+            GenericApiError: any other failure status (5xx after the retries).
+        """
+        return await self._client._call_raw(
+            api_spec.REMOVEBG,
+            timeout,
+            {
+                "image_data": image_data,
+            },
+        )
+
+    async def text2voice(
+        self,
+        text: str,
+        model: str = "en-US_LisaExpressive",
+        *,
+        timeout: float | None = None,
+    ) -> RawResponse[bytes]:
+        """Speak a text (text-to-speech).
+
+        Args:
+            text: What to say.
+            model: A voice from `voice/models`. Default: "en-US_LisaExpressive".
+            timeout: seconds this call may take in all, retries included. Default: the client's timeout.
+
+        Returns:
+            The answer as it came; `.parse()` gives what `text2voice()` returns.
+
+        Raises:
+            InvalidRequest: an argument of the wrong type or encoding (also a TypeError or ValueError), or one the API
+                refused (HTTP 400/404/422; `detail` names the fields).
+            InvalidApiKey: no key, or the API refused it (HTTP 401/403).
+            RateLimitError: HTTP 429 after the retries; `retry_after` says how long the API asked to wait.
+            TimeoutError: no complete answer within the timeout, retries included.
+            ConnectionError: the API could not be reached, or a gateway failed, after the retries.
+            InvalidContent: an answer that is not what the API promises.
+            GenericApiError: any other failure status (5xx after the retries).
+        """
+        return await self._client._call_raw(
+            api_spec.TEXT2VOICE,
+            timeout,
+            {
+                "text": text,
+                "model": model,
+            },
+        )
+
+    async def voice2text(
+        self,
+        audio: MediaInput,
+        *,
+        timeout: float | None = None,
+    ) -> RawResponse[str]:
+        """Transcribe speech audio to text.
+
+        Args:
+            audio: The audio, base64-encoded. The SDK also takes bytes, a path or a binary file. Base64 text, bytes, a
+                path or a binary file.
+            timeout: seconds this call may take in all, retries included. Default: the client's timeout.
+
+        Returns:
+            The answer as it came; `.parse()` gives what `voice2text()` returns.
+
+        Raises:
+            InvalidRequest: an argument of the wrong type or encoding (also a TypeError or ValueError), or one the API
+                refused (HTTP 400/404/422; `detail` names the fields).
+            InvalidApiKey: no key, or the API refused it (HTTP 401/403).
+            RateLimitError: HTTP 429 after the retries; `retry_after` says how long the API asked to wait.
+            TimeoutError: no complete answer within the timeout, retries included.
+            ConnectionError: the API could not be reached, or a gateway failed, after the retries.
+            InvalidContent: an answer that is not what the API promises.
+            GenericApiError: any other failure status (5xx after the retries).
+        """
+        return await self._client._call_raw(
+            api_spec.VOICE2TEXT,
+            timeout,
+            {
+                "audio": audio,
+            },
+        )
+
+    async def text2write(
+        self,
+        text: str,
+        *,
+        timeout: float | None = None,
+    ) -> RawResponse[bytes]:
+        """Render a text as a handwritten note.
+
+        Args:
+            text: The text to render.
+            timeout: seconds this call may take in all, retries included. Default: the client's timeout.
+
+        Returns:
+            The answer as it came; `.parse()` gives what `text2write()` returns.
+
+        Raises:
+            InvalidRequest: an argument of the wrong type or encoding (also a TypeError or ValueError), or one the API
+                refused (HTTP 400/404/422; `detail` names the fields).
+            InvalidApiKey: no key, or the API refused it (HTTP 401/403).
+            RateLimitError: HTTP 429 after the retries; `retry_after` says how long the API asked to wait.
+            TimeoutError: no complete answer within the timeout, retries included.
+            ConnectionError: the API could not be reached, or a gateway failed, after the retries.
+            InvalidContent: an answer that is not what the API promises.
+            GenericApiError: any other failure status (5xx after the retries).
+        """
+        return await self._client._call_raw(
+            api_spec.TEXT2WRITE,
+            timeout,
+            {
+                "text": text,
+            },
+        )
+
+    async def code2image(
+        self,
+        text: str,
+        *,
+        timeout: float | None = None,
+    ) -> RawResponse[bytes]:
+        """Render source code as an image.
+
+        Args:
+            text: The text to render.
+            timeout: seconds this call may take in all, retries included. Default: the client's timeout.
+
+        Returns:
+            The answer as it came; `.parse()` gives what `code2image()` returns.
+
+        Raises:
+            InvalidRequest: an argument of the wrong type or encoding (also a TypeError or ValueError), or one the API
+                refused (HTTP 400/404/422; `detail` names the fields).
+            InvalidApiKey: no key, or the API refused it (HTTP 401/403).
+            RateLimitError: HTTP 429 after the retries; `retry_after` says how long the API asked to wait.
+            TimeoutError: no complete answer within the timeout, retries included.
+            ConnectionError: the API could not be reached, or a gateway failed, after the retries.
+            InvalidContent: an answer that is not what the API promises.
+            GenericApiError: any other failure status (5xx after the retries).
+        """
+        return await self._client._call_raw(
+            api_spec.CODE2IMAGE,
             timeout,
             {
                 "text": text,

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import io
 import os
 import re
+import stat
 from collections.abc import Callable, Mapping
 from json.encoder import encode_basestring_ascii
 from typing import IO, Any, Union
@@ -13,7 +15,6 @@ from urllib.parse import quote
 
 from kellyapi import errors
 from kellyapi._core.endpoint import Endpoint, Param
-from kellyapi._core.shown import shown
 
 MediaInput = Union[str, bytes, bytearray, memoryview, "os.PathLike[str]", IO[bytes]]
 """An image or audio argument: base64 text (as the original client took), raw bytes, a path, or a binary file."""
@@ -21,64 +22,104 @@ MediaInput = Union[str, bytes, bytearray, memoryview, "os.PathLike[str]", IO[byt
 _WHITESPACE = re.compile(r"\s+")
 
 
+_SMALL_FILE = 1024 * 1024  # a regular file up to this size is read at once, even on an event loop
+
+
+def _read_path(param: Param, value: os.PathLike[str]) -> bytes:
+    try:
+        with open(value, "rb") as file:
+            return file.read()
+    except OSError as exc:
+        raise errors.InvalidArgumentValue(
+            f"{param.name}: cannot read {os.fspath(value)!r}: {exc.strerror or exc}"
+        ) from None
+
+
+def _read_file(param: Param, value: Any) -> bytes:
+    try:
+        raw = value.read()
+    except (OSError, ValueError) as exc:
+        raise errors.InvalidArgumentValue(f"{param.name}: cannot read the file: {exc}") from None
+    if not isinstance(raw, bytes):
+        raise errors.InvalidArgumentType(f"{param.name}: the file must be opened in binary mode ('rb')")
+    return raw
+
+
 def _media_to_base64(param: Param, value: object) -> str:
     if isinstance(value, str):
-        compact = _WHITESPACE.sub("", value)
         try:
-            decoded = base64.b64decode(compact, validate=True)
+            base64.b64decode(_WHITESPACE.sub("", value), validate=True)
         except (binascii.Error, ValueError):
-            raise errors.InvalidRequest(
+            raise errors.InvalidArgumentValue(
                 f"{param.name}: a str must be base64 text; to send a file pass pathlib.Path(...) or its bytes"
             ) from None
-        if not decoded:
-            raise errors.InvalidRequest(f"{param.name} must not be empty")
         return value
     if isinstance(value, (bytes, bytearray, memoryview)):
-        raw = bytes(value)
+        raw = value
     elif isinstance(value, os.PathLike):
-        try:
-            with open(value, "rb") as file:
-                raw = file.read()
-        except OSError as exc:
-            raise errors.InvalidRequest(
-                f"{param.name}: cannot read {os.fspath(value)!r}: {exc.strerror or exc}"
-            ) from None
+        raw = _read_path(param, value)
     elif callable(getattr(value, "read", None)):
-        try:
-            raw = value.read()  # type: ignore[attr-defined]
-        except (OSError, ValueError) as exc:
-            raise errors.InvalidRequest(f"{param.name}: cannot read the file: {exc}") from None
-        if not isinstance(raw, bytes):
-            raise errors.InvalidRequest(f"{param.name}: the file must be opened in binary mode ('rb')")
+        raw = _read_file(param, value)
     else:
-        raise errors.InvalidRequest(
+        raise errors.InvalidArgumentType(
             f"{param.name} must be base64 str, bytes, a path or a binary file, got {type(value).__name__}"
         )
-    if not raw:
-        raise errors.InvalidRequest(f"{param.name} must not be empty")
     return base64.b64encode(raw).decode("ascii")
+
+
+def _may_block(value: object) -> bool:
+    """Whether reading a media argument could stall an event loop: a file not known to be small and regular."""
+    if isinstance(value, (str, bytes, bytearray, memoryview, io.BytesIO)):
+        return False
+    try:
+        if isinstance(value, os.PathLike):
+            status = os.stat(value)
+            remaining = status.st_size
+        elif callable(getattr(value, "fileno", None)):
+            status = os.fstat(value.fileno())  # type: ignore[attr-defined]
+            remaining = status.st_size - value.tell()  # type: ignore[attr-defined]
+        else:
+            return callable(getattr(value, "read", None))  # a stream of unknown origin
+    except (OSError, ValueError):
+        return True  # the read in a thread reports what is wrong
+    return not stat.S_ISREG(status.st_mode) or remaining > _SMALL_FILE
+
+
+def files_to_read(endpoint: Endpoint[Any], values: Mapping[str, object]) -> bool:
+    """Whether a call's media arguments include a file whose reading could stall an event loop."""
+    return any(param.kind == "media" and _may_block(values[param.name]) for param in endpoint.params)
+
+
+def read_files(endpoint: Endpoint[Any], values: Mapping[str, object]) -> dict[str, object]:
+    """`values` with every path or file of a media argument replaced by its bytes (for reading off the loop)."""
+    read = dict(values)
+    for param in endpoint.params:
+        value = values[param.name]
+        if param.kind != "media" or isinstance(value, (str, bytes, bytearray, memoryview)):
+            continue
+        if isinstance(value, os.PathLike):
+            read[param.name] = _read_path(param, value)
+        elif callable(getattr(value, "read", None)):
+            read[param.name] = _read_file(param, value)
+    return read
 
 
 def _check_int(param: Param, value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise errors.InvalidRequest(f"{param.name} must be an int, got {type(value).__name__}")
-    if (param.minimum is not None and value < param.minimum) or (param.maximum is not None and value > param.maximum):
-        raise errors.InvalidRequest(
-            f"{param.name} must be between {param.minimum} and {param.maximum}, got {shown(value)}"
-        )
+        raise errors.InvalidArgumentType(f"{param.name} must be an int, got {type(value).__name__}")
     return value
 
 
 def _check_str(param: Param, value: object) -> str:
     if not isinstance(value, str):
-        raise errors.InvalidRequest(f"{param.name} must be a str, got {type(value).__name__}")
-    if param.min_length is not None and len(value) < param.min_length:
-        raise errors.InvalidRequest(f"{param.name} must not be empty")
+        raise errors.InvalidArgumentType(f"{param.name} must be a str, got {type(value).__name__}")
     if not value.isascii():  # only non-ASCII text can hold a lone surrogate, which JSON would carry silently
         try:
             value.encode("utf-8")
         except UnicodeEncodeError:
-            raise errors.InvalidRequest(f"{param.name} is not valid unicode (it holds a lone surrogate)") from None
+            raise errors.InvalidArgumentValue(
+                f"{param.name} is not valid unicode (it holds a lone surrogate)"
+            ) from None
     return value
 
 
@@ -88,7 +129,7 @@ _PLAIN_SEGMENT = re.compile(r"[A-Za-z0-9_.~-]+")  # what quote(safe="") leaves a
 def _path_segment(param: Param, value: str) -> str:
     if _PLAIN_SEGMENT.fullmatch(value):
         if value in (".", ".."):
-            raise errors.InvalidRequest(f"{param.name} cannot be {value!r}")
+            raise errors.InvalidArgumentValue(f"{param.name} cannot be {value!r}")
         return value
     return quote(value, safe="")
 
@@ -112,7 +153,7 @@ def encode_arguments(endpoint: Endpoint[Any], values: Mapping[str, object]) -> t
         value = values[param.name]
         if value is None:
             if param.default is None:
-                raise errors.InvalidRequest(f"{endpoint.name}() needs {param.name}")
+                raise errors.InvalidArgumentType(f"{endpoint.name}() needs {param.name}")
             value = param.default
         checked = _CHECKS[param.kind](param, value)
         if param.location == "path":

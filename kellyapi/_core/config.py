@@ -7,6 +7,7 @@ import math
 import os
 import re
 import urllib.parse
+from typing import Any
 
 import attrs
 
@@ -25,6 +26,8 @@ API_KEY_ENV = "KELLY_API_KEY"
 BASE_URL_ENV = "KELLY_API_URL"
 USER_AGENT = f"kellyapi/{__version__}"
 
+_NETWORK_OPTIONS = frozenset({"api", "proxy", "trust_env", "verify"})  # what decides the proxy and TLS settings
+
 # The key goes into a header: refuse anything that could split or forge one.
 _API_KEY_SHAPE = re.compile(r"[\x21-\x7e]+")
 
@@ -32,13 +35,13 @@ _API_KEY_SHAPE = re.compile(r"[\x21-\x7e]+")
 def check_timeout(timeout: object, what: str = "timeout") -> float:
     """Return `timeout` as a float of seconds, or raise InvalidRequest if it is not a positive number."""
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
-        raise errors.InvalidRequest(f"{what} must be a number of seconds, got {type(timeout).__name__}")
+        raise errors.InvalidArgumentType(f"{what} must be a number of seconds, got {type(timeout).__name__}")
     try:
         seconds = float(timeout)
     except OverflowError:
         seconds = math.inf
     if not (0 < seconds <= MAX_TIMEOUT):
-        raise errors.InvalidRequest(
+        raise errors.InvalidArgumentValue(
             f"{what} must be more than 0 and at most {MAX_TIMEOUT:g} seconds, got {shown(timeout)}"
         )
     return seconds
@@ -55,13 +58,13 @@ def _is_loopback(host: str) -> bool:
 
 def _check_base_url(url: object, allow_insecure_http: bool) -> str:
     if not isinstance(url, str):
-        raise errors.InvalidRequest(f"api must be a URL string, got {type(url).__name__}")
+        raise errors.InvalidArgumentType(f"api must be a URL string, got {type(url).__name__}")
     if not re.match(r"https?://[^/\s?#]+", url) or any(c.isspace() for c in url):
-        raise errors.InvalidRequest(f"api must be an http:// or https:// URL, got {url!r}")
+        raise errors.InvalidArgumentValue(f"api must be an http:// or https:// URL, got {url!r}")
     parts = urllib.parse.urlsplit(url)
     if parts.scheme == "http" and not allow_insecure_http and not _is_loopback(parts.hostname or ""):
         # Plain HTTP would put the key on the wire in clear text; loopback (the sandbox) never leaves the machine.
-        raise errors.InvalidRequest(
+        raise errors.InvalidArgumentValue(
             f"api {url!r} is plain http:// to another machine, which would send the API key unencrypted;"
             " use https://, or pass allow_insecure_http=True if you really mean it"
         )
@@ -69,8 +72,10 @@ def _check_base_url(url: object, allow_insecure_http: bool) -> str:
 
 
 def _check_max_response_bytes(limit: object) -> int:
-    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-        raise errors.InvalidRequest(f"max_response_bytes must be an int >= 1, got {shown(limit)}")
+    if isinstance(limit, bool) or not isinstance(limit, int):
+        raise errors.InvalidArgumentType(f"max_response_bytes must be an int >= 1, got {shown(limit)}")
+    if limit < 1:
+        raise errors.InvalidArgumentValue(f"max_response_bytes must be an int >= 1, got {shown(limit)}")
     return limit
 
 
@@ -96,6 +101,8 @@ class ClientConfig:
     has_api_key: bool
     max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
     network: Network = attrs.field(factory=Network)
+    # The constructor's options as resolved (the key and URL taken from the environment), for with_options().
+    options: dict[str, object] = attrs.field(factory=dict, eq=False, repr=False)
 
     @classmethod
     def create(
@@ -110,13 +117,19 @@ class ClientConfig:
         proxy: str | None = None,
         trust_env: bool = True,
         verify: object = True,
+        network: Network | None = None,
     ) -> ClientConfig:
-        """Validate the constructor arguments, falling back to KELLY_API_KEY, KELLY_API_URL and the proxy variables."""
+        """Validate the constructor arguments, falling back to KELLY_API_KEY, KELLY_API_URL and the proxy variables.
+
+        `network`: the proxy and TLS settings already worked out from `proxy`, `trust_env` and `verify`.
+        """
         key = _check_api_key(api_key if api_key is not None else os.environ.get(API_KEY_ENV))
         url = api if api is not None else os.environ.get(BASE_URL_ENV, DEFAULT_BASE_URL)
         base_url = _check_base_url(url, allow_insecure_http is True)
-        if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
-            raise errors.InvalidRequest(f"max_retries must be an int >= 0, got {shown(max_retries)}")
+        if isinstance(max_retries, bool) or not isinstance(max_retries, int):
+            raise errors.InvalidArgumentType(f"max_retries must be an int >= 0, got {shown(max_retries)}")
+        if max_retries < 0:
+            raise errors.InvalidArgumentValue(f"max_retries must be an int >= 0, got {shown(max_retries)}")
         headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
         if key is not None:
             headers["Authorization"] = f"Bearer {key}"
@@ -128,8 +141,30 @@ class ClientConfig:
             json_headers=headers | {"Content-Type": "application/json"},
             has_api_key=key is not None,
             max_response_bytes=_check_max_response_bytes(max_response_bytes),
-            network=network_for(base_url, proxy, trust_env, verify),
+            network=network or network_for(base_url, proxy, trust_env, verify),
+            options={
+                "api_key": key,
+                "api": base_url,
+                "timeout": timeout,
+                "max_retries": max_retries,
+                "max_response_bytes": max_response_bytes,
+                "allow_insecure_http": allow_insecure_http,
+                "proxy": proxy,
+                "trust_env": trust_env,
+                "verify": verify,
+            },
         )
+
+    def with_options(self, overrides: dict[str, object]) -> ClientConfig:
+        """This configuration with some constructor options changed; InvalidArgumentType for an unknown one."""
+        unknown = sorted(set(overrides) - set(self.options))
+        if unknown:
+            raise errors.InvalidArgumentType(
+                f"with_options() takes the constructor's options but session=; got {', '.join(unknown)}"
+            )
+        options: dict[str, Any] = {**self.options, **overrides}
+        same_network = not _NETWORK_OPTIONS.intersection(overrides)
+        return ClientConfig.create(**options, network=self.network if same_network else None)
 
     def __repr__(self) -> str:
         key = "set" if self.has_api_key else "missing"

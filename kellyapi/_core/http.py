@@ -15,6 +15,9 @@ from kellyapi._core.redaction import redact_headers, redact_text, redact_value, 
 
 ValueT = TypeVar("ValueT")
 
+FormPart = tuple[str, "bytes | str", "str | None", "str | None"]
+"""One part of a multipart upload: its name, its value, and for a file its file name and content type."""
+
 
 # Request and Response are built on every call and never changed after; they are not attrs-frozen only
 # because a frozen class sets each field through object.__setattr__, which doubles the cost of making one.
@@ -29,8 +32,11 @@ class Request:
     url: str
     headers: Mapping[str, str]
     body: bytes | None
+    form: tuple[FormPart, ...] | None = None  # a multipart upload, which each transport encodes its own way
 
     def __repr__(self) -> str:
+        if self.form is not None:
+            return f"<Request {self.method} {self.url} (multipart, {len(self.form)} parts)>"
         size = 0 if self.body is None else len(self.body)
         return f"<Request {self.method} {self.url} ({size} bytes)>"
 

@@ -88,13 +88,15 @@ def _bypassed(host: str, port: int, no_proxy: str) -> bool:
 
 def parse_proxy(url: object, source: str = "proxy") -> Proxy:
     """A Proxy from `http://[user:password@]host:port`; a bare `host:port` means http:// as in curl."""
-    if not isinstance(url, str) or not url.strip():
-        raise errors.InvalidRequest(f"{source} must be a proxy URL such as http://host:3128")
+    if not isinstance(url, str):
+        raise errors.InvalidArgumentType(f"{source} must be a proxy URL such as http://host:3128")
+    if not url.strip():
+        raise errors.InvalidArgumentValue(f"{source} must be a proxy URL such as http://host:3128")
     text = url.strip() if "://" in url else "http://" + url.strip()
     parts = urllib.parse.urlsplit(text)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         shown = Proxy(text.split("@")[-1]) if "@" in text else Proxy(text)
-        raise errors.InvalidRequest(f"{source} {shown!r} is not an http:// or https:// proxy URL")
+        raise errors.InvalidArgumentValue(f"{source} {shown!r} is not an http:// or https:// proxy URL")
     credentials = None
     netloc = parts.netloc
     if "@" in netloc:
@@ -140,8 +142,10 @@ def ssl_context_for(verify: object) -> ssl.SSLContext | None:
         try:
             return ssl.create_default_context(cafile=os.fspath(verify))
         except (OSError, ssl.SSLError) as exc:
-            raise errors.InvalidRequest(f"verify={os.fspath(verify)!r} is not a readable CA bundle: {exc}") from None
-    raise errors.InvalidRequest(
+            raise errors.InvalidArgumentValue(
+                f"verify={os.fspath(verify)!r} is not a readable CA bundle: {exc}"
+            ) from None
+    raise errors.InvalidArgumentType(
         f"verify must be True, False, a CA bundle's path or an ssl.SSLContext, got {type(verify).__name__}"
     )
 
@@ -149,7 +153,7 @@ def ssl_context_for(verify: object) -> ssl.SSLContext | None:
 def network_for(base_url: str, proxy: object, trust_env: object, verify: object) -> Network:
     """Validate `proxy=`, `trust_env=` and `verify=` into the Network a client's transport uses."""
     if not isinstance(trust_env, bool):
-        raise errors.InvalidRequest(f"trust_env must be True or False, got {type(trust_env).__name__}")
+        raise errors.InvalidArgumentType(f"trust_env must be True or False, got {type(trust_env).__name__}")
     if proxy is not None:
         chosen: Proxy | None = parse_proxy(proxy)
     elif trust_env:

@@ -108,14 +108,12 @@ def _large_base64_field(body: bytes | bytearray, field: str) -> bytes | None:
     return binascii.a2b_base64(value)
 
 
-def decode_result(endpoint: Endpoint[ResultT], request: Request, response: Response) -> ResultT:
-    """The value the SDK method returns, from a 2xx response; InvalidContent if it is not there."""
-    if endpoint.result_kind == "bytes" and len(response.body) > _LARGE_BODY:
-        decoded = _large_base64_field(response.body, cast(str, endpoint.result_field))
-        if decoded is not None:
-            return cast(ResultT, decoded)
+def decode_json(request: Request, response: Response) -> object:
+    """The parsed JSON of a 2xx response (None for an empty body); InvalidContent if it is not JSON."""
+    if not response.body and response.status == 204:
+        return None
     try:
-        data = parse_json(response.body)
+        return parse_json(response.body)
     except (ValueError, RecursionError):
         content_type = shorten(request.redact(response.headers.get("content-type", "no content type")), 80)
         said = shorten(request.redact(server_text(response.body)))
@@ -123,6 +121,15 @@ def decode_result(endpoint: Endpoint[ResultT], request: Request, response: Respo
         raise errors.InvalidContent(
             message, status_code=response.status, headers=request.redact_headers(response.headers)
         ) from None
+
+
+def decode_result(endpoint: Endpoint[ResultT], request: Request, response: Response) -> ResultT:
+    """The value the SDK method returns, from a 2xx response; InvalidContent if it is not there."""
+    if endpoint.result_kind == "bytes" and len(response.body) > _LARGE_BODY:
+        decoded = _large_base64_field(response.body, cast(str, endpoint.result_field))
+        if decoded is not None:
+            return cast(ResultT, decoded)
+    data = decode_json(request, response)
     if endpoint.result_kind == "json":
         return cast(ResultT, data)
     field = cast(str, endpoint.result_field)

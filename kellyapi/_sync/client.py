@@ -3,13 +3,16 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import TracebackType
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from kellyapi import errors
+from kellyapi._core.any_route import Files, build_route_request
+from kellyapi._core.arguments import files_to_read, read_files
 from kellyapi._core.config import (
     DEFAULT_MAX_RESPONSE_BYTES,
     DEFAULT_MAX_RETRIES,
@@ -21,10 +24,12 @@ from kellyapi._core.endpoint import Endpoint, ResultT
 from kellyapi._core.http import Request, Response, build_request
 from kellyapi._core.log import log_attempt, log_retry, logger
 from kellyapi._core.network import Verify
-from kellyapi._core.response import decode_result, error_for_response
+from kellyapi._core.raw import RawResponse
+from kellyapi._core.response import decode_json, decode_result, error_for_response
 from kellyapi._transport.urllib3 import SyncSessionArg, SyncTransport
 
 ClientT = TypeVar("ClientT", bound="SyncClient")
+ValueT = TypeVar("ValueT")
 
 
 class SyncClient:
@@ -99,14 +104,76 @@ class SyncClient:
         """Close the connections the client owns; a session you passed in stays open."""
         self._transport.close()
 
+    def with_options(self: ClientT, **options: Any) -> ClientT:
+        """A client of this class with some constructor options changed (all but `session`), on this one's connections.
+
+        `client.with_options(timeout=5, max_retries=0).generate(...)`: this client is unchanged; the copy
+        shares its connection pool, which closing the copy leaves open (with other `proxy`, `verify` or
+        `trust_env` settings the blocking client gives the copy a pool of its own, closed with the copy).
+        """
+        twin = copy.copy(self)
+        twin._config = self._config.with_options(options)
+        twin._transport = self._transport.sharing(twin._config.max_response_bytes, twin._config.network)
+        return twin
+
+    def request(
+        self,
+        method: str,
+        route: str,
+        *,
+        json: object = None,
+        params: Mapping[str, object] | None = None,
+        files: Files | None = None,
+        timeout: float | None = None,
+    ) -> Any:
+        """Call any route of the API, e.g. one newer than this SDK, with the client's key, retries and errors.
+
+        method: GET, POST...; route: the path below the API's URL, e.g. `"image/nano-banana"`.
+        json: the JSON body; with `files=`, its items are sent as form fields instead.
+        params: the query string, e.g. `{"page": 2}`.
+        files: a multipart upload: `{"files": Path("a.png")}`, `{"files": ("a.png", data, "image/png")}`,
+            or `[("files", a), ("files", b)]` for several files under one name.
+        Returns the parsed JSON answer (None for an empty 204). Raises the same errors as the methods.
+        """
+        budget = self._config.timeout if timeout is None else check_timeout(timeout)
+        if files is None:
+            request = build_route_request(self._config, method, route, json, params, None)
+        else:  # reading the files may block: off the event loop
+            request = self._transport.offload(
+                build_route_request, self._config, method, route, json, params, files
+            )
+        response = self._send(request, budget)
+        return self._decoded(decode_json, request, response)
+
     def _call(
         self, endpoint: Endpoint[ResultT], timeout: float | None, arguments: Mapping[str, object]
     ) -> ResultT:
+        if endpoint.has_media and files_to_read(endpoint, arguments):
+            arguments = self._transport.offload(read_files, endpoint, arguments)
         request = build_request(self._config, endpoint, arguments)
         budget = self._config.timeout if timeout is None else check_timeout(timeout)
         response = self._send(request, budget)
         try:
             return decode_result(endpoint, request, response)
+        except errors.BaseError as error:
+            error.attempts = response.attempts
+            raise
+
+    def _call_raw(
+        self, endpoint: Endpoint[ResultT], timeout: float | None, arguments: Mapping[str, object]
+    ) -> RawResponse[ResultT]:
+        started = time.monotonic()
+        if endpoint.has_media and files_to_read(endpoint, arguments):
+            arguments = self._transport.offload(read_files, endpoint, arguments)
+        request = build_request(self._config, endpoint, arguments)
+        budget = self._config.timeout if timeout is None else check_timeout(timeout)
+        response = self._send(request, budget)
+        return RawResponse(endpoint, request, response, time.monotonic() - started)
+
+    @staticmethod
+    def _decoded(decode: Callable[[Request, Response], ValueT], request: Request, response: Response) -> ValueT:
+        try:
+            return decode(request, response)
         except errors.BaseError as error:
             error.attempts = response.attempts
             raise
@@ -149,3 +216,14 @@ class SyncClient:
             attempt += 1
             started = time.monotonic()
             remaining = deadline - started
+
+
+class SyncRawView:
+    """`client.with_raw_response`: the client's methods, each returning the `RawResponse` of its call."""
+
+    def __init__(self, client: SyncClient) -> None:
+        """A view on `client`'s configuration and connections."""
+        self._client = client
+
+    def __repr__(self) -> str:
+        return f"<with_raw_response of {self._client!r}>"

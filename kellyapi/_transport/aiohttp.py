@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import ssl
 import weakref
 from collections.abc import AsyncGenerator, Callable, Coroutine, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 import attrs
@@ -16,12 +17,13 @@ from aiohttp.http_exceptions import ContentEncodingError
 
 from kellyapi import errors
 from kellyapi._core.config import DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT
-from kellyapi._core.http import Request, Response
+from kellyapi._core.http import FormPart, Request, Response
 from kellyapi._core.network import Network, basic_credentials
 from kellyapi._transport.body import PREALLOCATE_ABOVE, Body, BodyCollector
 from kellyapi._transport.fork import pools_per_process
 from kellyapi._transport.session import session_source
 
+ResultT = TypeVar("ResultT")
 AsyncSessionArg = aiohttp.ClientSession | Callable[[], aiohttp.ClientSession] | type[aiohttp.ClientSession]
 """`session=`: a ClientSession (yours, never closed by the SDK), a callable returning one, or the class."""
 
@@ -214,6 +216,14 @@ def _error_for(request: Request, exc: aiohttp.ClientError, stale: bool) -> error
     return request.failed(exc, stale_connection=stale)
 
 
+def _form_data(parts: tuple[FormPart, ...]) -> aiohttp.FormData:
+    # A FormData can be sent once only: each attempt builds its own from the parts.
+    form = aiohttp.FormData(quote_fields=False)
+    for name, value, filename, content_type in parts:
+        form.add_field(name, value, filename=filename, content_type=content_type)
+    return form
+
+
 class AsyncTransport:
     """Sends requests with aiohttp; owns one pooled session per event loop unless the caller lends one."""
 
@@ -229,18 +239,39 @@ class AsyncTransport:
         self._read_at_once = min(PREALLOCATE_ABOVE, max_response_bytes)  # a body this small is read in one go
         self._pools: dict[asyncio.AbstractEventLoop, _LoopPool] = {}
         self._last_timeout = aiohttp.ClientTimeout(total=DEFAULT_TIMEOUT)
+        self._shares_pools = False  # a with_options() copy: the original owns the pools and closes them
+        self._use_network(network)
+        if self._source.make_owned is not None:
+            pools_per_process(self)
+
+    def _use_network(self, network: Network) -> None:
+        # Proxy and TLS go with each request: aiohttp keys its pooled connections by both, so one pool serves all.
         self._ssl: ssl.SSLContext | bool = network.ssl_context if network.ssl_context is not None else True
         proxy = network.proxy
         self._proxy = None if proxy is None else proxy.url
         self._proxy_headers = None
         if proxy is not None and proxy.credentials is not None:
             self._proxy_headers = {"Proxy-Authorization": basic_credentials(proxy.credentials)}
-        if self._source.make_owned is not None:
-            pools_per_process(self)
+
+    def sharing(self, max_response_bytes: int, network: Network) -> AsyncTransport:
+        """A transport with other settings on this one's pools, which it never closes (for `with_options`)."""
+        twin = copy.copy(self)
+        twin._shares_pools = True
+        twin._max_response_bytes = max_response_bytes
+        twin._read_at_once = min(PREALLOCATE_ABOVE, max_response_bytes)
+        twin._use_network(network)
+        if twin._source.make_owned is not None:
+            pools_per_process(twin)
+        return twin
+
+    async def offload(self, function: Callable[..., ResultT], *args: object) -> ResultT:
+        """Run blocking work (reading a large or slow file) in a thread, so the event loop keeps running."""
+        return await asyncio.to_thread(function, *args)
 
     def forget_inherited_pools(self) -> object:
         """In a forked child: no pool of the parent's is ever used (its loops do not run here)."""
         inherited, self._pools = self._pools, {}
+        self._shares_pools = False  # a with_options() copy has pools of its own in the child
         return inherited
 
     def _current_session(self) -> aiohttp.ClientSession | None:
@@ -248,7 +279,7 @@ class AsyncTransport:
         if self._source.borrow is not None:
             session = self._source.borrow()
             if not isinstance(session, aiohttp.ClientSession) or session.closed:
-                raise errors.InvalidRequest("session= must give an open aiohttp.ClientSession")
+                raise errors.InvalidArgumentType("session= must give an open aiohttp.ClientSession")
             return session
         pools = self._pools
         if len(pools) > 1:
@@ -296,7 +327,7 @@ class AsyncTransport:
             async with session.request(
                 request.method,
                 request.url,
-                data=request.body,
+                data=request.body if request.form is None else _form_data(request.form),
                 headers=request.headers if self._proxy_headers is None else self._with_proxy_login(request),
                 timeout=self._timeout(timeout),
                 allow_redirects=False,
@@ -336,6 +367,8 @@ class AsyncTransport:
 
     async def aclose(self) -> None:
         """Close the sessions this transport owns: now on this loop, soon on any other still-running loop."""
+        if self._shares_pools:
+            return
         current = asyncio.get_running_loop()
         for loop, pool in list(self._pools.items()):
             if loop is current:

@@ -33,7 +33,7 @@ def session_source(
         return SessionSource(make_owned=None, borrow=lambda: fixed)
     if callable(session):
         return SessionSource(make_owned=None, borrow=cast("Callable[[], SessionT]", session))
-    raise errors.InvalidRequest(
+    raise errors.InvalidArgumentType(
         f"session must be a {session_type.__name__}, a callable returning one, or the class itself;"
         f" got {type(session).__name__}"
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import errno
 import http.client
 import logging
@@ -10,10 +11,11 @@ import ssl
 import threading
 import time
 import traceback
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 import urllib3
+import urllib3.fields
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from kellyapi import errors
@@ -24,6 +26,7 @@ from kellyapi._transport.body import Body, BodyCollector
 from kellyapi._transport.fork import pools_per_process
 from kellyapi._transport.session import session_source
 
+ResultT = TypeVar("ResultT")
 SyncSessionArg = urllib3.PoolManager | Callable[[], urllib3.PoolManager] | type[urllib3.PoolManager]
 """`session=`: a PoolManager (yours, never closed by the SDK), a callable returning one, or the class."""
 
@@ -242,6 +245,17 @@ def _error_for(
     return request.failed(exc, stale_connection=attempt.stale)
 
 
+def _multipart(request: Request) -> tuple[bytes, Mapping[str, str]]:
+    assert request.form is not None
+    fields = []
+    for name, value, filename, content_type in request.form:
+        field = urllib3.fields.RequestField(name, value, filename=filename)
+        field.make_multipart(content_type=content_type)
+        fields.append(field)
+    body, content_type = urllib3.encode_multipart_formdata(fields)
+    return body, {**request.headers, "Content-Type": content_type}
+
+
 class SyncTransport:
     """Sends requests with urllib3; urllib3's own retries and redirects are off, the client's policy decides."""
 
@@ -252,9 +266,10 @@ class SyncTransport:
         network: Network | None = None,
     ) -> None:
         network = network or Network()
-        make_default = _pool_factory(network)
-        self._source = session_source(session, urllib3.PoolManager, make_default)
+        self._network = network
+        self._source = session_source(session, urllib3.PoolManager, _pool_factory(network))
         self._owned = self._source.make_owned() if self._source.make_owned is not None else None
+        self._shares_pools = False  # a with_options() copy: the original owns the pool and closes it
         self._max_response_bytes = max_response_bytes
         self._last_timeout = urllib3.Timeout(connect=DEFAULT_TIMEOUT, read=DEFAULT_TIMEOUT)
         if self._owned is not None:
@@ -265,7 +280,26 @@ class SyncTransport:
         inherited = self._owned
         assert self._source.make_owned is not None
         self._owned = self._source.make_owned()
+        self._shares_pools = False  # a with_options() copy has a pool of its own in the child
         return inherited
+
+    def sharing(self, max_response_bytes: int, network: Network) -> SyncTransport:
+        """A transport with other settings on this one's pool, which it never closes (for `with_options`).
+
+        urllib3 keeps proxy and TLS settings in the pool itself, so other ones get a pool of their own.
+        """
+        if self._owned is not None and network != self._network:
+            return SyncTransport(None, max_response_bytes, network)
+        twin = copy.copy(self)
+        twin._shares_pools = True
+        twin._max_response_bytes = max_response_bytes
+        if twin._owned is not None:
+            pools_per_process(twin)
+        return twin
+
+    def offload(self, function: Callable[..., ResultT], *args: object) -> ResultT:
+        """Run blocking work; the blocking client has no event loop to keep running."""
+        return function(*args)
 
     def _timeout(self, seconds: float) -> urllib3.Timeout:
         # Most attempts are first attempts, whose timeout is the client's: build that object once.
@@ -280,7 +314,7 @@ class SyncTransport:
         assert self._source.borrow is not None
         pool = self._source.borrow()
         if not isinstance(pool, urllib3.PoolManager):
-            raise errors.InvalidRequest("session= must give a urllib3.PoolManager")
+            raise errors.InvalidArgumentType("session= must give a urllib3.PoolManager")
         return pool
 
     def send(self, request: Request, timeout: float, fresh_connection: bool = False) -> Response:
@@ -295,11 +329,12 @@ class SyncTransport:
         attempt.request = request
         current.attempt = attempt
         try:
+            payload, headers = (request.body, request.headers) if request.form is None else _multipart(request)
             response = self._session().request(
                 request.method,
                 request.url,
-                body=request.body,
-                headers=request.headers,
+                body=payload,
+                headers=headers,
                 timeout=self._timeout(timeout),
                 retries=NO_RETRIES,
                 redirect=False,
@@ -358,5 +393,5 @@ class SyncTransport:
 
     def close(self) -> None:
         """Close the connections of the pool this transport owns."""
-        if self._owned is not None:
+        if self._owned is not None and not self._shares_pools:
             self._owned.clear()

@@ -11,10 +11,10 @@ import sys
 from pathlib import Path
 
 from kellyapi import errors
+from kellyapi._core.api_spec import ENDPOINTS
 from kellyapi._core.config import BASE_URL_ENV, DEFAULT_BASE_URL
 from kellyapi._version import __version__
 from kellyapi.cli import batch, connection, endpoint, exits
-from kellyapi.cli.commands import COMMANDS
 from kellyapi.cli.demo import DEMO_CALLS, demo
 
 __all__ = ["DEMO_CALLS", "EPILOG", "build_parser", "main"]
@@ -43,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"kellyapi {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     shared = [connection.connection_options()]
-    for command in COMMANDS:
+    for command in ENDPOINTS.values():
         endpoint.add_parser(commands, command, shared)
     batch.add_parser(commands, shared)
     demo_parser = commands.add_parser(
@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         code: int = args.handler(args)
     except errors.BaseError as exc:
-        print(f"kellyapi: {type(exc).__name__}: {in_cli_terms(exc, args)}", file=sys.stderr)
+        print(f"kellyapi: {exits.error_name(exc)}: {in_cli_terms(exc, args)}", file=sys.stderr)
         return exits.for_error(exc)
     except exits.CommandError as exc:
         print(f"kellyapi: {exc}", file=sys.stderr)

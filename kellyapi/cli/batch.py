@@ -19,14 +19,13 @@ from typing import Any
 import attrs
 
 from kellyapi import KellyAPI, errors
+from kellyapi._core.api_spec import GENERATE
 from kellyapi.cli import connection, files
-from kellyapi.cli.commands import COMMANDS
 from kellyapi.cli.endpoint import add_arguments
-from kellyapi.cli.exits import FAILED, INTERRUPTED, OK, CommandError
+from kellyapi.cli.exits import FAILED, INTERRUPTED, OK, CommandError, error_name
 from kellyapi.cli.progress import ProgressBar
 
-GENERATE = next(command for command in COMMANDS if command.name == "generate")
-OPTIONS = tuple(argument for argument in GENERATE.arguments if not argument.required)
+OPTIONS = tuple(param for param in GENERATE.params if not param.required)
 
 
 @attrs.frozen
@@ -128,7 +127,7 @@ async def _run(args: argparse.Namespace, jobs: list[Job], outcome: Outcome) -> N
 def _report(outcome: Outcome, folder: Path, as_json: bool) -> None:
     if as_json:
         failures = [
-            {"line": f.job.line, "prompt": f.job.prompt, "error": type(f.error).__name__, "message": str(f.error)}
+            {"line": f.job.line, "prompt": f.job.prompt, "error": error_name(f.error), "message": str(f.error)}
             for f in outcome.failures
         ]
         summary = {**attrs.asdict(outcome, filter=lambda a, _: a.name != "failures"), "failures": failures}
@@ -137,7 +136,7 @@ def _report(outcome: Outcome, folder: Path, as_json: bool) -> None:
     done = f"{outcome.generated} generated, {outcome.skipped} already there, {len(outcome.failures)} failed"
     print(f"{outcome.total} prompts: {done} ({outcome.seconds:.1f} s); images in {folder}")
     for failure in sorted(outcome.failures, key=lambda f: f.job.line):
-        print(f"  line {failure.job.line}: {type(failure.error).__name__}: {failure.error}")
+        print(f"  line {failure.job.line}: {error_name(failure.error)}: {failure.error}")
     left = outcome.total - outcome.skipped - outcome.generated
     if outcome.interrupted:
         print(f"interrupted: {left} prompts without an image; run the same command again to finish them")

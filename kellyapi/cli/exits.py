@@ -30,6 +30,11 @@ def for_error(error: errors.BaseError) -> int:
     return next(code for kind, code in _BY_ERROR if isinstance(error, kind))
 
 
+def error_name(error: BaseException) -> str:
+    """The name shown for an error: a caller's mistake is an InvalidRequest, whatever builtin it also is."""
+    return "InvalidRequest" if isinstance(error, errors.InvalidRequest) else type(error).__name__
+
+
 class CommandError(Exception):
     """A failure of the command itself (not of the API), with its exit code: a missing input file, say."""
 

@@ -20,14 +20,14 @@ from typing import Any
 
 import attrs
 
-from kellyapi.sandbox.schema import Route
+from kellyapi._core.endpoint import Endpoint
 
 ANY_ROUTE = "*"
 DELIVERIES = ("answer", "reset", "reset-mid-body", "short-body", "hang", "drip")
 HUGE_IMAGE_BYTES = 30 * 1024 * 1024
 DRIP_INTERVAL = 0.1  # seconds between the bytes of a dripped answer
 
-Rewrite = Callable[[Route, Any], Any]
+Rewrite = Callable[[Endpoint[Any], Any], Any]
 
 
 @attrs.frozen
@@ -61,13 +61,13 @@ def _detail(status: int, detail: str, **extra: Any) -> Fault:
     return Fault(status, json.dumps({"detail": detail}).encode(), **extra)
 
 
-def _without_result(route: Route, answer: Any) -> Any:
+def _without_result(route: Endpoint[Any], answer: Any) -> Any:
     if route.result_field is None or not isinstance(answer, dict):
         return {}
     return {name: value for name, value in answer.items() if name != route.result_field}
 
 
-def _bad_base64(route: Route, answer: Any) -> Any:
+def _bad_base64(route: Endpoint[Any], answer: Any) -> Any:
     if route.result_kind != "bytes" or route.result_field is None or not isinstance(answer, dict):
         return answer
     return {**answer, route.result_field: "this is *not* base64!"}
@@ -86,7 +86,7 @@ def _huge_image_base64() -> str:
     return base64.b64encode(huge_image()).decode("ascii")
 
 
-def _huge_result(route: Route, answer: Any) -> Any:
+def _huge_result(route: Endpoint[Any], answer: Any) -> Any:
     if route.result_kind != "bytes" or route.result_field is None or not isinstance(answer, dict):
         return answer
     return {**answer, route.result_field: _huge_image_base64()}

@@ -91,3 +91,75 @@ def wav_seconds(data: bytes) -> float | None:
             return audio.getnframes() / audio.getframerate()
     except (wave.Error, EOFError, struct.error):
         return None
+
+
+# What the sandbox accepts as media: real formats recognised by their signatures, as an image or speech
+# service would before decoding. Each sniffer returns the format's name and, for images, the dimensions.
+
+_JPEG_FRAME_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}  # start-of-frame markers
+
+
+def _jpeg_size(data: bytes) -> tuple[int, int] | None:
+    at = 2
+    while at + 4 <= len(data):
+        if data[at] != 0xFF:
+            return None
+        marker = data[at + 1]
+        if marker == 0xFF:  # fill byte
+            at += 1
+            continue
+        if marker in (0x01, *range(0xD0, 0xD8)):  # markers without a length
+            at += 2
+            continue
+        (length,) = struct.unpack(">H", data[at + 2 : at + 4])
+        if marker in _JPEG_FRAME_MARKERS:
+            if at + 9 > len(data):
+                return None
+            height, width = struct.unpack(">HH", data[at + 5 : at + 9])
+            return int(width), int(height)
+        at += 2 + length
+    return None
+
+
+def _webp_size(data: bytes) -> tuple[int, int] | None:
+    kind = data[12:16]
+    if kind == b"VP8 " and len(data) >= 30 and data[23:26] == b"\x9d\x01\x2a":
+        width, height = struct.unpack("<HH", data[26:30])
+        return width & 0x3FFF, height & 0x3FFF
+    if kind == b"VP8L" and len(data) >= 25 and data[20] == 0x2F:
+        bits = int.from_bytes(data[21:25], "little")
+        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+    if kind == b"VP8X" and len(data) >= 30:
+        return int.from_bytes(data[24:27], "little") + 1, int.from_bytes(data[27:30], "little") + 1
+    return None
+
+
+def image_size(data: bytes) -> tuple[str, tuple[int, int]] | None:
+    """(format, (width, height)) of a PNG, JPEG, WebP or GIF with readable dimensions; None for anything else."""
+    size: tuple[int, int] | None = None
+    if data.startswith(PNG_SIGNATURE):
+        kind, size = "PNG", png_size(data)
+    elif data.startswith(b"\xff\xd8\xff"):
+        kind, size = "JPEG", _jpeg_size(data)
+    elif data.startswith(b"RIFF") and data[8:12] == b"WEBP":
+        kind, size = "WebP", _webp_size(data)
+    elif data[:6] in (b"GIF87a", b"GIF89a") and len(data) >= 10:
+        kind, size = "GIF", struct.unpack("<HH", data[6:10])
+    else:
+        return None
+    if size is None or not all(size):
+        return None
+    return kind, (int(size[0]), int(size[1]))
+
+
+def audio_format(data: bytes) -> str | None:
+    """WAV, MP3, OGG or FLAC when `data` starts as that format does; None for anything else."""
+    if data.startswith(b"RIFF") and data[8:12] == b"WAVE":
+        return "WAV"
+    if data.startswith(b"ID3") or (len(data) >= 2 and data[0] == 0xFF and data[1] & 0xE0 == 0xE0):
+        return "MP3"
+    if data.startswith(b"OggS"):
+        return "OGG"
+    if data.startswith(b"fLaC"):
+        return "FLAC"
+    return None

@@ -7,17 +7,18 @@ import json
 import secrets
 import socket
 import threading
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 import attrs
 from aiohttp import web
 
+from kellyapi._core.api_spec import ENDPOINTS
+from kellyapi._core.endpoint import Endpoint
 from kellyapi.sandbox.delivery import deliver
 from kellyapi.sandbox.faults import RANDOM_KINDS, FaultPlan
+from kellyapi.sandbox.models import ModelLists
 from kellyapi.sandbox.responders import RESPONDERS
-from kellyapi.sandbox.routes import ROUTES
-from kellyapi.sandbox.schema import Route
 from kellyapi.sandbox.validation import validate, with_defaults
 
 MAX_REQUEST_BYTES = 64 * 1024 * 1024
@@ -38,8 +39,9 @@ class ReceivedRequest:
 class SandboxState:
     """What a running sandbox was asked and how it should misbehave; shared with tests."""
 
-    def __init__(self, api_key: str | None = None) -> None:
+    def __init__(self, api_key: str | None = None, models: Mapping[str, Iterable[str]] | None = None) -> None:
         self.api_key = api_key
+        self.models = ModelLists(models)
         self.faults = FaultPlan()
         self.requests: list[ReceivedRequest] = []
         self.peers: set[Any] = set()
@@ -52,13 +54,14 @@ class SandboxState:
         return len(self.peers)
 
     def reset(self) -> None:
-        """Forget the requests, connections and faults so far."""
+        """Forget the requests, connections, faults and models added so far."""
         with self._lock:
             self.requests.clear()
             self.peers.clear()
         self.faults.clear()
+        self.models.reset()
 
-    def record(self, request: web.Request, route: Route, body: Any, status: int) -> None:
+    def record(self, request: web.Request, route: Endpoint[Any], body: Any, status: int) -> None:
         peer = request.transport.get_extra_info("peername") if request.transport else None
         with self._lock:
             self.peers.add(peer)
@@ -78,7 +81,7 @@ def _authorised(state: SandboxState, header: str) -> bool:
     return state.api_key is None or secrets.compare_digest(key.strip(), state.api_key)
 
 
-def _handler(route: Route, state: SandboxState) -> Handler:
+def _handler(route: Endpoint[Any], state: SandboxState) -> Handler:
     async def handle(request: web.Request) -> web.StreamResponse:
         raw = await request.read() if request.method == "POST" else b""
         if not _authorised(state, request.headers.get("Authorization", "")):
@@ -96,11 +99,11 @@ def _handler(route: Route, state: SandboxState) -> Handler:
         if fault is not None and fault.body is not None:
             state.record(request, route, body, fault.status)
             return await deliver(request, fault, fault.body, state.stopping)
-        problems = validate(route, request.match_info, body)
+        problems = validate(route, request.match_info, body, state.models)
         if problems:
             state.record(request, route, body, 422)
             return _json(422, {"detail": problems})
-        answer = RESPONDERS[route.responder](route, request.match_info, with_defaults(route, body or {}))
+        answer = RESPONDERS[route.responder](route, request.match_info, with_defaults(route, body or {}), state.models)
         if fault is None:
             state.record(request, route, body, 200)
             return _json(200, answer)
@@ -121,7 +124,7 @@ def create_app(state: SandboxState | None = None) -> web.Application:
         state.stopping.set()
 
     app.on_shutdown.append(release_hung_answers)
-    for route in ROUTES:
+    for route in ENDPOINTS.values():
         app.router.add_route(route.method, "/" + route.path, _handler(route, state))
     return app
 
@@ -139,13 +142,16 @@ class Sandbox:
         fault_rate: float = 0.0,
         fault_seed: int = 0,
         fault_kinds: Iterable[str] = RANDOM_KINDS,
+        models: Mapping[str, Iterable[str]] | None = None,
     ) -> None:
         """A sandbox accepting `api_key` (default: any key), with faults planned from rules like `"*=503*2"`.
 
         `fault_rate` gives a random fault, drawn from `fault_kinds` by a generator seeded with
         `fault_seed`, to that share of all calls; ValueError for an unknown rule or kind.
+        `models` adds model names to accept besides the spec's, e.g. `{"chat": ["gpt-9"], "image": ["Flux"]}`;
+        the kinds are image, chat and voice.
         """
-        self.state = SandboxState(api_key)
+        self.state = SandboxState(api_key, models)
         for rule in faults:
             self.state.faults.add_rule(rule)
         if fault_rate:

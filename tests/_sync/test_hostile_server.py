@@ -318,4 +318,3 @@ def test_an_attempt_stopped_at_the_size_cap_is_logged(caplog: pytest.LogCaptureF
                 api.llm("too much")
     messages = [record.getMessage() for record in caplog.records]
     assert any(message.startswith("POST chat/chatgpt -> InvalidContent (attempt 1, ") for message in messages)
-

@@ -65,12 +65,18 @@ def test_an_unreachable_api_is_a_connection_error(
     assert_one_line(err, "kellyapi: ConnectionError: GET sd/models: ")
 
 
-def test_bad_input_is_a_usage_error_before_any_request(
-    kelly_sandbox: KellySandbox, capsys: pytest.CaptureFixture[str], tmp_path: Path
+def test_an_argument_the_api_refuses_is_a_usage_error_naming_the_field(
+    kelly_sandbox: KellySandbox, capsys: pytest.CaptureFixture[str]
 ) -> None:
     code, _, err = run(["generate", "x", "--width", "8", "--api", kelly_sandbox.url], capsys)
     assert code == exits.USAGE
-    assert_one_line(err, "kellyapi: InvalidRequest: width must be between 64 and 4096, got 8")
+    assert_one_line(err, "kellyapi: InvalidRequest: POST image/generate failed with HTTP 422: width: Input should be")
+    assert [r.status for r in kelly_sandbox.requests] == [422], "no limit is guessed: the API decides"
+
+
+def test_bad_input_is_a_usage_error_before_any_request(
+    kelly_sandbox: KellySandbox, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
 
     code, _, err = run(["upscale", str(tmp_path / "missing.png"), "--api", kelly_sandbox.url], capsys)
     assert code == exits.USAGE

@@ -108,14 +108,14 @@ def test_llm(cli: CliCheck) -> None:
     cli.check(
         [
             "llm",
-            "a lighthouse on a cliff at dawn",
+            "Write a haiku about lighthouses.",
             "--model",
             "chatgpt",
             "--character",
             "KelyAI",
         ],
         {
-            "prompt": "a lighthouse on a cliff at dawn",
+            "prompt": "Write a haiku about lighthouses.",
             "model": "chatgpt",
             "character": "KelyAI",
         },

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from kellyapi._core.endpoints import ENDPOINTS
+from kellyapi._core.api_spec import ENDPOINTS
 from kellyapi.cli import DEMO_CALLS, exits, main
 from kellyapi.sandbox import media
 from kellyapi.testing import KellySandbox

@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kellyapi import errors
-from kellyapi._core import endpoints
+from kellyapi._core import api_spec as endpoints
 from kellyapi._core.config import ClientConfig
 from kellyapi._core.http import build_request
 
@@ -27,12 +27,18 @@ def generate_args(**overrides: object) -> dict[str, object]:
 
 
 def test_generate_sends_the_original_clients_body() -> None:
-    values = {"prompt": "a cat", "negative_prompt": endpoints.NEGATIVE_PROMPT, "model": "PhotoPerfect",
-              "width": 1024, "height": 1024}
+    values = {
+        "prompt": "a cat",
+        "negative_prompt": endpoints.DEFAULT_NEGATIVE_PROMPT,
+        "model": "PhotoPerfect",
+        "width": 1024,
+        "height": 1024,
+    }
     request = build_request(CONFIG, endpoints.GENERATE, values)
     assert request.method == "POST"
     assert request.url == "https://api.kellyai.pro/image/generate"
     assert json.loads(request.body or b"") == {**values, "responseType": "base64data"}
+    assert json.loads(request.body or b"")["negative_prompt"].startswith("canvas frame, cartoon, 3d")
     assert request.headers["Authorization"] == "Bearer secret-key"
     assert request.headers["Content-Type"] == "application/json"
 
@@ -97,24 +103,34 @@ def test_gets_have_no_body() -> None:
 
 
 @pytest.mark.parametrize(
-    ("overrides", "says"),
+    ("overrides", "says", "builtin"),
     [
-        ({"prompt": None}, "generate() needs prompt"),
-        ({"prompt": ""}, "prompt must not be empty"),
-        ({"prompt": 42}, "prompt must be a str, got int"),
-        ({"prompt": "\ud800"}, "lone surrogate"),
-        ({"width": "1024"}, "width must be an int, got str"),
-        ({"width": 10.5}, "width must be an int, got float"),
-        ({"width": math.nan}, "width must be an int, got float"),
-        ({"width": True}, "width must be an int, got bool"),
-        ({"width": 10**30}, "width must be between 64 and 4096"),
-        ({"height": 0}, "height must be between 64 and 4096"),
+        ({"prompt": None}, "generate() needs prompt", TypeError),
+        ({"prompt": 42}, "prompt must be a str, got int", TypeError),
+        ({"prompt": "\ud800"}, "lone surrogate", ValueError),
+        ({"width": "1024"}, "width must be an int, got str", TypeError),
+        ({"width": 10.5}, "width must be an int, got float", TypeError),
+        ({"width": math.nan}, "width must be an int, got float", TypeError),
+        ({"width": True}, "width must be an int, got bool", TypeError),
     ],
 )
-def test_bad_arguments_are_invalid_request(overrides: dict[str, object], says: str) -> None:
+def test_bad_arguments_are_invalid_request_and_a_builtin_error(
+    overrides: dict[str, object], says: str, builtin: type[Exception]
+) -> None:
     with pytest.raises(errors.InvalidRequest) as caught:
         build_request(CONFIG, endpoints.GENERATE, generate_args(**overrides))
     assert says in str(caught.value)
+    assert isinstance(caught.value, builtin), "either habit catches it: except InvalidRequest or the builtin"
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [{"width": 8192}, {"width": 32}, {"height": 0}, {"width": 10**30}, {"prompt": ""}, {"model": "NoSuchModel"}],
+)
+def test_limits_nobody_published_are_left_to_the_server(overrides: dict[str, object]) -> None:
+    request = build_request(CONFIG, endpoints.GENERATE, generate_args(**overrides))
+    sent = json.loads(request.body or b"")
+    assert all(sent[name] == value for name, value in overrides.items())
 
 
 def encoded_image(value: object) -> str:
@@ -138,21 +154,25 @@ def test_media_accepts_base64_text_bytes_paths_and_binary_files(tmp_path: Path) 
 
 
 @pytest.mark.parametrize(
-    ("value", "says"),
+    ("value", "says", "builtin"),
     [
-        ("cat.png", "a str must be base64 text"),
-        ("", "image_data must not be empty"),
-        (b"", "must not be empty"),
-        (Path("/no/such/file.png"), "cannot read '/no/such/file.png'"),
-        (io.StringIO("text"), "binary mode"),
-        (12, "got int"),
-        (None, "upscale() needs image_data"),
+        ("cat.png", "a str must be base64 text", ValueError),
+        (Path("/no/such/file.png"), "cannot read '/no/such/file.png'", ValueError),
+        (io.StringIO("text"), "binary mode", TypeError),
+        (12, "got int", TypeError),
+        (None, "upscale() needs image_data", TypeError),
     ],
 )
-def test_bad_media_is_invalid_request(value: object, says: str) -> None:
+def test_bad_media_is_invalid_request(value: object, says: str, builtin: type[Exception]) -> None:
     with pytest.raises(errors.InvalidRequest) as caught:
         encoded_image(value)
     assert says in str(caught.value)
+    assert isinstance(caught.value, builtin)
+
+
+def test_empty_or_unknown_media_is_sent_for_the_server_to_judge() -> None:
+    assert encoded_image(b"") == ""
+    assert encoded_image(b"not an image") == base64.b64encode(b"not an image").decode()
 
 
 def test_no_api_key_is_refused_before_sending(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -8,8 +8,8 @@ import json
 import pytest
 
 from kellyapi import errors
+from kellyapi._core.api_spec import GENERATE
 from kellyapi._core.config import ClientConfig
-from kellyapi._core.endpoints import GENERATE
 from kellyapi._core.http import Response, build_request
 from kellyapi._core.response import decode_result
 from kellyapi._transport.body import PREALLOCATE_ABOVE, BodyCollector

@@ -15,12 +15,24 @@ from codegen import __main__ as codegen_main
 from codegen import spec as codegen_spec
 from codegen import unasync_step
 from kellyapi import KellyAPI, SyncKellyAPI
-from kellyapi._core.endpoints import ENDPOINTS
+from kellyapi._core.api_spec import ENDPOINTS
 
 ROOT = Path(__file__).resolve().parents[2]
 OLD_CLIENT_METHODS = {
-    "sd_models", "sdxl_models", "llm_models", "voice_models", "generate", "img2img", "img2text",
-    "llm", "upscale", "removebg", "text2voice", "voice2text", "text2write", "code2image",
+    "sd_models",
+    "sdxl_models",
+    "llm_models",
+    "voice_models",
+    "generate",
+    "img2img",
+    "img2text",
+    "llm",
+    "upscale",
+    "removebg",
+    "text2voice",
+    "voice2text",
+    "text2write",
+    "code2image",
 }
 
 
@@ -61,18 +73,24 @@ def test_an_unused_unasync_replacement_fails_the_check(monkeypatch: pytest.Monke
     assert unused == ["NeverWritten"]
 
 
-def test_a_spec_change_reaches_both_twins_and_the_sandbox(tmp_path: Path) -> None:
-    changed = codegen_spec.SPEC_PATH.read_text().replace(
-        "      summary: Upscale an image to twice its width and height.",
-        "      summary: Upscale an image to four times its width and height.",
-    ).replace("  /image/upscale:", "  /image/upscale4x:")
+def test_a_spec_change_reaches_both_twins_the_cli_and_the_sandbox_through_one_table(tmp_path: Path) -> None:
+    changed = (
+        codegen_spec.SPEC_PATH.read_text()
+        .replace(
+            "      summary: Upscale an image to twice its width and height.",
+            "      summary: Upscale an image to four times its width and height.",
+        )
+        .replace("  /image/upscale:", "  /image/upscale4x:")
+    )
     spec_path = tmp_path / "kelly.openapi.yaml"
     spec_path.write_text(changed)
     files, _ = codegen_main.expected_files(spec_path)
     for generated in ("kellyapi/_async/api.py", "kellyapi/_sync/api.py"):
         assert "Upscale an image to four times its width and height." in files[generated]
-    assert 'path="image/upscale4x"' in files["kellyapi/_core/endpoints.py"]
-    assert 'path="image/upscale4x"' in files["kellyapi/sandbox/routes.py"]
+    assert 'path="image/upscale4x"' in files["kellyapi/_core/api_spec.py"]
+    assert not any("upscale4x" in text for name, text in files.items() if name != "kellyapi/_core/api_spec.py"), (
+        "the route exists once: the client, the CLI and the sandbox all read the table"
+    )
     assert "async def upscale(" in files["kellyapi/_async/api.py"]
     assert "    def upscale(" in files["kellyapi/_sync/api.py"]
     assert "async def" not in files["kellyapi/_sync/api.py"]

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kellyapi import errors
-from kellyapi._core import endpoints
+from kellyapi._core import api_spec as endpoints
 from kellyapi._core.http import Request, Response
 from kellyapi._core.response import decode_result, error_for_response, parse_json
 

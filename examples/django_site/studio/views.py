@@ -55,6 +55,9 @@ async def chat(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         prompt = request.POST.get("prompt", "").strip()
         context["prompt"] = prompt
+        if not prompt:  # the page's own rule: an empty question is not worth a paid call
+            context["error"] = "Please type a question."
+            return render(request, "studio/chat.html", context, status=400)
         try:
             context["answer"] = await async_api.llm(prompt)
         except errors.BaseError as error:
