@@ -2,15 +2,16 @@
 
 Installing kellyapi registers this plugin (the `pytest11` entry point), so a test only names a fixture:
 
-- `kelly_sandbox`: the session's sandbox, emptied for each test; `.fail(route, ...)` plans faults and
-  `.requests` lists what it received. While the test runs, KELLY_API_KEY and KELLY_API_URL point at
+- `kelly_sandbox`: the session's sandbox, emptied for each test; `.fail(route, ...)` plans faults,
+  `.requests` lists what it received and `.add_models(chat=[...])` accepts newer model names.
+  While the test runs, KELLY_API_KEY and KELLY_API_URL point at
   it, so a client your code creates without arguments talks to the sandbox.
 - `kelly_client` / `kelly_async_client`: a SyncKellyAPI / KellyAPI pointed at it, closed after the test.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -72,8 +73,17 @@ class KellySandbox:
         """
         self.sandbox.faults.add(route_path(route), kind, times=times, **answer)
 
+    def add_models(self, **models: Iterable[str]) -> None:
+        """Accept more model names for this test, as the API may (newer models): `add_models(chat=["gpt-9"])`.
+
+        The kinds are `image`, `chat` and `voice`; other names than the spec's are refused with a 422, as
+        the real API refuses a model it does not have. For the whole suite, use the `kelly_sandbox_models`
+        ini option instead.
+        """
+        self.sandbox.state.models.add(models)
+
     def reset(self) -> None:
-        """Forget the requests, connections and faults so far."""
+        """Forget the requests, connections, faults and added models so far."""
         self.sandbox.state.reset()
 
     def __repr__(self) -> str:
@@ -99,12 +109,27 @@ def route_path(route: str) -> str:
     raise ValueError(f"no Kelly API route {route!r}; use a path or method name: {known}")
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """The `kelly_sandbox_models` ini option: model names the session's sandbox accepts besides the spec's."""
+    parser.addini(
+        "kelly_sandbox_models",
+        "models the Kelly sandbox accepts besides the spec's: KIND=NAME[,NAME...] a line (image, chat, voice)",
+        type="linelist",
+        default=[],
+    )
+
+
 @pytest.fixture(scope="session")
-def kelly_sandbox_server() -> Iterator[Sandbox]:
+def kelly_sandbox_server(request: pytest.FixtureRequest) -> Iterator[Sandbox]:
     """One in-process sandbox on 127.0.0.1 for the whole test session (use `kelly_sandbox` in tests)."""
     from kellyapi.sandbox import Sandbox
+    from kellyapi.sandbox.models import parse_models
 
-    with Sandbox() as sandbox:
+    try:
+        models = parse_models(request.config.getini("kelly_sandbox_models"))
+    except ValueError as exc:
+        raise pytest.UsageError(f"kelly_sandbox_models: {exc}") from None
+    with Sandbox(models=models) as sandbox:
         yield sandbox
 
 

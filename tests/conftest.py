@@ -19,6 +19,7 @@ import pytest
 import vcr
 from hypothesis import settings
 
+from kellyapi.sandbox.server import DEFAULT_PORT
 from kellyapi.testing import KellySandbox
 
 # Property tests try Hypothesis's default 100 examples each; `pytest --hypothesis-profile thorough` tries 5,000.
@@ -40,10 +41,13 @@ def _drop_volatile_headers(response: dict[str, Any]) -> dict[str, Any]:
     return response
 
 
+RECORDED_SANDBOX_URL = f"http://127.0.0.1:{DEFAULT_PORT}/"
+
+
 def _stable_sandbox_address(request: Any) -> Any:
     # The in-process sandbox listens on a random port; record it as the sandbox's default address so
     # re-recording does not rewrite every file. Matching ignores the host anyway.
-    request.uri = re.sub(r"^http://127\.0\.0\.1:\d+/", "http://127.0.0.1:8000/", request.uri)
+    request.uri = re.sub(r"^http://(127\.0\.0\.1|localhost):\d+/", RECORDED_SANDBOX_URL, request.uri)
     return request
 
 

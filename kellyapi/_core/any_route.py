@@ -20,6 +20,7 @@ FileValue = FileContent | tuple[str, FileContent] | tuple[str, FileContent, str]
 Files = Mapping[str, FileValue] | Iterable[tuple[str, FileValue]]
 """`files=`: {field name: file}, or (field name, file) pairs to send several files under one name."""
 
+_TEXT = "text/plain; charset=utf-8"  # the type of a form field, stated so that both transports send the same
 _METHOD = re.compile(r"[A-Z]+")
 # A route is a path below the API's base URL: never a URL of its own, which would send the key elsewhere.
 _ROUTE = re.compile(r"[A-Za-z0-9._~!$&'()*+,;=:@%/-]+")
@@ -94,7 +95,7 @@ def _form(json: object, files: object) -> tuple[FormPart, ...]:
     parts: list[FormPart] = []
     for name, value in (json or {}).items():
         text = value if isinstance(value, str) else jsonlib.dumps(value, ensure_ascii=False)
-        parts.append((str(name), text, None, None))
+        parts.append((str(name), text, None, _TEXT))
     pairs = files.items() if isinstance(files, Mapping) else files
     if isinstance(pairs, (str, bytes)) or not isinstance(pairs, Iterable):
         raise errors.InvalidArgumentType("files must be a mapping of field names to files, or (name, file) pairs")

@@ -131,6 +131,8 @@ def _path_segment(param: Param, value: str) -> str:
         if value in (".", ".."):
             raise errors.InvalidArgumentValue(f"{param.name} cannot be {value!r}")
         return value
+    if not value:  # an empty segment would name another route
+        raise errors.InvalidArgumentValue(f"{param.name} cannot be empty: it is part of the route")
     return quote(value, safe="")
 
 

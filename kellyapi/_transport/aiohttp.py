@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import io
 import ssl
 import weakref
 from collections.abc import AsyncGenerator, Callable, Coroutine, Mapping
@@ -216,6 +217,20 @@ def _error_for(request: Request, exc: aiohttp.ClientError, stale: bool) -> error
     return request.failed(exc, stale_connection=stale)
 
 
+# aiohttp writes a bytes body from the event loop in one go, and warns (ResourceWarning) above 1 MiB; a
+# file-like body it sends in chunks, read in a thread. BytesIO shares the bytes' buffer: nothing is copied.
+_LARGE_BODY = 1024 * 1024
+
+
+def _payload(request: Request) -> bytes | io.BytesIO | aiohttp.FormData | None:
+    body = request.body
+    if request.form is not None:
+        return _form_data(request.form)
+    if body is not None and len(body) > _LARGE_BODY:
+        return io.BytesIO(body)
+    return body
+
+
 def _form_data(parts: tuple[FormPart, ...]) -> aiohttp.FormData:
     # A FormData can be sent once only: each attempt builds its own from the parts.
     form = aiohttp.FormData(quote_fields=False)
@@ -327,7 +342,7 @@ class AsyncTransport:
             async with session.request(
                 request.method,
                 request.url,
-                data=request.body if request.form is None else _form_data(request.form),
+                data=_payload(request),
                 headers=request.headers if self._proxy_headers is None else self._with_proxy_login(request),
                 timeout=self._timeout(timeout),
                 allow_redirects=False,

@@ -7,8 +7,10 @@ import signal
 import sys
 import threading
 
+from kellyapi._core.config import API_KEY_ENV, BASE_URL_ENV
 from kellyapi.sandbox.faults import KINDS, RANDOM_KINDS
-from kellyapi.sandbox.server import Sandbox
+from kellyapi.sandbox.models import parse_models
+from kellyapi.sandbox.server import DEFAULT_PORT, Sandbox
 
 
 def _kinds(text: str) -> tuple[str, ...]:
@@ -27,8 +29,17 @@ def main(argv: list[str] | None = None) -> int:
         epilog=f"Fault kinds: {', '.join(KINDS)}.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8000, help="port to listen on; 0 picks a free one (default: 8000)")
+    parser.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help=f"port to listen on, 0 for a free one (default: {DEFAULT_PORT})"
+    )
     parser.add_argument("--api-key", help="the only key to accept (default: any non-empty key)")
+    parser.add_argument(
+        "--models",
+        action="append",
+        default=[],
+        metavar="KIND=NAME[,NAME...]",
+        help="also accept these model names (kinds: image, chat, voice), e.g. chat=gpt-9; repeatable",
+    )
     parser.add_argument(
         "--fault",
         action="append",
@@ -49,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     try:
+        models = parse_models(args.models)
         sandbox = Sandbox(
             args.api_key,
             host=args.host,
@@ -57,14 +69,25 @@ def main(argv: list[str] | None = None) -> int:
             fault_rate=args.fault_rate,
             fault_seed=args.fault_seed,
             fault_kinds=args.fault_kinds,
+            models=models,
         )
     except ValueError as exc:
         parser.error(str(exc))
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        sandbox.start()
+    except OSError as exc:
+        parser.exit(
+            1,
+            f"{parser.prog}: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}"
+            " (is another sandbox running? --port 0 picks a free port)\n",
+        )
     with sandbox:
         key = "the key you gave" if args.api_key else "any non-empty key"
-        print(f"Kelly API sandbox on {sandbox.url} accepting {key}; Ctrl-C stops it.", flush=True)
+        print(f"Kelly API sandbox on {sandbox.url} accepting {key}; Ctrl-C stops it. To use it:", flush=True)
+        print(f"  export {BASE_URL_ENV}={sandbox.url}", flush=True)
+        print(f"  export {API_KEY_ENV}={sandbox.api_key}", flush=True)
         try:
             while not stop.wait(0.5):
                 pass

@@ -22,6 +22,8 @@ from kellyapi.sandbox.responders import RESPONDERS
 from kellyapi.sandbox.validation import validate, with_defaults
 
 MAX_REQUEST_BYTES = 64 * 1024 * 1024
+# `python -m kellyapi.sandbox`'s port: not 8000, which Django's runserver and many other servers take.
+DEFAULT_PORT = 8765
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -34,6 +36,7 @@ class ReceivedRequest:
     path: str
     body: Any
     status: int
+    query: str = ""  # the query string, without the `?`
 
 
 class SandboxState:
@@ -65,7 +68,9 @@ class SandboxState:
         peer = request.transport.get_extra_info("peername") if request.transport else None
         with self._lock:
             self.peers.add(peer)
-            self.requests.append(ReceivedRequest(request.method, route.path, request.path, body, status))
+            self.requests.append(
+                ReceivedRequest(request.method, route.path, request.path, body, status, request.query_string)
+            )
 
 
 def _json(status: int, payload: Any, headers: dict[str, str] | None = None) -> web.Response:
@@ -168,6 +173,11 @@ class Sandbox:
         return self.state.api_key or "sandbox-key"
 
     @property
+    def models(self) -> ModelLists:
+        """The model names it accepts: `sandbox.models.add({"chat": ["gpt-9"]})` for more."""
+        return self.state.models
+
+    @property
     def faults(self) -> FaultPlan:
         """The fault plan: `sandbox.faults.add("image/generate", status=503, times=2)`."""
         return self.state.faults
@@ -220,7 +230,7 @@ class Sandbox:
         self._loop = self._thread = None
 
     def __enter__(self) -> Sandbox:
-        return self.start()
+        return self if self._thread is not None else self.start()
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import io
 import os
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -184,3 +187,51 @@ def test_a_failure_is_judged_by_its_own_connection_not_an_earlier_one_of_the_sam
         before, kept = asyncio.run(main(api))
         assert kept > stale_rounds
         assert len(server.requests) == before + 1
+
+
+async def test_a_file_that_blocks_is_read_off_the_event_loop(kelly_sandbox: KellySandbox, tmp_path: Path) -> None:
+    """A FIFO's reader waits for its writer; here the writer starts only if the event loop is still running."""
+    from tests.samples import PNG
+
+    fifo = tmp_path / "photo.png"
+    os.mkfifo(fifo)
+    events: list[str] = []
+    # Were the read done on the loop, the feeder below could never run: the watchdog then unblocks it,
+    # so the test fails instead of hanging.
+    watchdog = threading.Timer(15, lambda: (events.append("watchdog"), fifo.write_bytes(PNG)))
+    watchdog.start()
+
+    async def feed() -> None:
+        await asyncio.sleep(0.2)
+        events.append("loop ran while the file was read")
+        await asyncio.to_thread(fifo.write_bytes, PNG)
+
+    try:
+        async with KellyAPI() as api:
+            image, _ = await asyncio.gather(api.upscale(fifo), feed())
+    finally:
+        watchdog.cancel()
+
+    assert events == ["loop ran while the file was read"]
+    assert image.startswith(b"\x89PNG")
+
+
+async def test_a_large_file_object_is_read_off_the_event_loop(kelly_sandbox: KellySandbox, tmp_path: Path) -> None:
+    from tests.samples import PNG
+
+    path = tmp_path / "big.png"
+    path.write_bytes(PNG + bytes(2 * 1024 * 1024))  # over the 1 MiB read at once
+    readers: set[int] = set()
+    loop_thread = threading.get_ident()
+
+    class Watched(io.FileIO):
+        def read(self, size: int = -1, /) -> bytes:
+            readers.add(threading.get_ident())
+            return super().read(size)
+
+    async with KellyAPI() as api:
+        with Watched(path) as file:
+            assert await api.upscale(file)
+        assert await api.upscale(path)
+    assert readers and loop_thread not in readers
+    assert [r.body["image_data"][:20] for r in kelly_sandbox.requests] == [base64.b64encode(PNG).decode()[:20]] * 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,7 @@ import vcr.errors
 
 from kellyapi import KellyAPI, SyncKellyAPI
 from kellyapi.testing import KellySandbox
-from tests.conftest import CASSETTE_VCR, CASSETTES, LIVE_URL, REPLAY_KEY
+from tests.conftest import CASSETTE_VCR, CASSETTES, LIVE_URL, RECORDED_SANDBOX_URL, REPLAY_KEY
 
 SECRET = "sk-live-0123456789abcdef"
 
@@ -24,6 +25,14 @@ def test_no_cassette_holds_a_key_or_an_authorization_header() -> None:
         assert "Bearer" not in text, path
         assert "sandbox-key" not in text, path
         assert REPLAY_KEY not in text, path
+
+
+LOCAL_ADDRESS = re.compile(r"https?://(?:127\.0\.0\.1|localhost)(?::\d+)?/")
+
+
+def test_no_cassette_holds_the_random_port_it_was_recorded_on() -> None:
+    for path in sorted(CASSETTES.rglob("*.yaml")):
+        assert set(LOCAL_ADDRESS.findall(path.read_text())) <= {RECORDED_SANDBOX_URL}, path
 
 
 def record_with_both_twins(sandbox: KellySandbox, path: Path) -> None:
@@ -46,6 +55,8 @@ def test_recording_filters_the_key_on_both_twins(kelly_sandbox: KellySandbox, tm
     assert "recorded by the async twin" in text
     assert SECRET not in text
     assert "authorization" not in text.lower()
+    assert kelly_sandbox.url not in text, "the sandbox's random port is normalised when recorded"
+    assert text.count(RECORDED_SANDBOX_URL + "chat/chatgpt") == 2
 
 
 def test_replay_refuses_a_request_with_another_body() -> None:
