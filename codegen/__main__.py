@@ -27,6 +27,7 @@ def expected_files(spec_path: Path = spec.SPEC_PATH) -> tuple[dict[str, str], li
         "kellyapi/_core/api_spec.py": render.render_api_spec(operations),
         "kellyapi/_async/api.py": render.render_api(operations),
         "tests/cli/test_commands.py": render.render_cli_tests(operations),
+        "README.md": render.render_readme(operations, (ROOT / "README.md").read_text(encoding="utf-8")),
     }
     async_sources: dict[str, str] = {}
     for async_folder, _ in unasync_step.TWIN_FOLDERS:

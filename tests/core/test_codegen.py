@@ -58,12 +58,15 @@ def test_check_names_a_drifted_file(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     copy = tmp_path / "repo"
     for part in ("codegen", "kellyapi", "tests"):
         shutil.copytree(ROOT / part, copy / part, ignore=shutil.ignore_patterns("__pycache__"))
+    readme = (ROOT / "README.md").read_text()
+    (copy / "README.md").write_text(readme.replace('model="PhotoPerfect"', 'model="DreamShaper"', 1))
     sync_api = copy / "kellyapi/_sync/api.py"
     sync_api.write_text(sync_api.read_text() + "# edited by hand\n")
     (copy / "kellyapi/_sync/stray.py").write_text("")
     result = subprocess.run([sys.executable, "-m", "codegen", "--check"], cwd=copy, capture_output=True, text=True)
     assert result.returncode == 1
     assert "kellyapi/_sync/api.py: differs from what the spec makes" in result.stderr
+    assert "README.md: differs from what the spec makes" in result.stderr, "the methods table is the spec's"
     assert "kellyapi/_sync/stray.py: has no async source" in result.stderr
 
 

@@ -47,6 +47,45 @@ def test_the_sandbox_command_serves_with_one_key() -> None:
         server.terminate()
         out, _ = server.communicate(timeout=10)
     assert f"Kelly API sandbox on http://127.0.0.1:{port}/" in out
+    assert f"  export KELLY_API_URL=http://127.0.0.1:{port}/\n  export KELLY_API_KEY=only-this-key\n" in out
+
+
+def test_the_default_port_is_not_django_s_and_the_start_up_lines_say_how_to_use_it() -> None:
+    from kellyapi.sandbox.server import DEFAULT_PORT
+
+    assert DEFAULT_PORT not in (8000, 8080, 5000, 3000)
+    parser_help = subprocess.run(
+        [sys.executable, "-m", "kellyapi.sandbox", "--help"], capture_output=True, text=True, check=True
+    ).stdout
+    assert f"(default: {DEFAULT_PORT})" in parser_help
+
+
+def test_a_busy_port_is_one_line_without_a_traceback() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        run = subprocess.run(
+            [sys.executable, "-m", "kellyapi.sandbox", "--port", str(port)], capture_output=True, text=True, timeout=60
+        )
+    assert run.returncode == 1
+    assert "Traceback" not in run.stderr
+    assert run.stderr.count("\n") == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in run.stderr and "--port 0" in run.stderr
+
+
+def test_the_sandbox_command_accepts_more_models() -> None:
+    with sandbox_process("--models", "chat=gpt-9,claude-4", "--models", "voice=en-AU_Nova") as url:
+        with SyncKellyAPI("any-key", url) as api:
+            assert "gpt-9" in api.llm("hi", model="gpt-9")
+            assert api.text2voice("g'day", model="en-AU_Nova")
+            assert {"gpt-9", "claude-4"} <= set(api.llm_models()["models"])
+            with pytest.raises(errors.InvalidRequest):
+                api.llm("hi", model="gpt-10")
+    run = subprocess.run(
+        [sys.executable, "-m", "kellyapi.sandbox", "--models", "video=x"], capture_output=True, text=True, timeout=60
+    )
+    assert run.returncode == 2 and "image, chat, voice" in run.stderr
 
 
 def test_the_sandbox_command_plans_faults_and_picks_a_free_port() -> None:

@@ -1,5 +1,6 @@
-"""kellyapi.testing from a user's side: the README's example suite in a fresh venv with only kellyapi and pytest,
-and the fixtures' isolation between tests.
+"""kellyapi.testing from a user's side: the README's example suite in a fresh venv with only kellyapi and pytest
+(its sandbox strict as the API: a non-image upload and an unknown model are InvalidRequest), and the
+fixtures' isolation between tests.
 
 `.ci/run` downloads the wheels kellyapi and pytest need into .cache/user-wheels, so the venv installs
 offline; without that folder pip uses the index.
@@ -59,7 +60,7 @@ def test_the_readme_example_suite_passes_with_only_kellyapi_and_pytest_installed
     )
 
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "5 passed" in result.stdout
+    assert "7 passed" in result.stdout
     installed = subprocess.run(
         [python, "-m", "pip", "list", "--format=freeze"], capture_output=True, text=True, check=True
     ).stdout
@@ -90,6 +91,39 @@ def test_faults_and_requests_of_one_test_never_reach_the_next(
 
         def test_one_sandbox_per_session(kelly_sandbox_server, kelly_sandbox):
             assert kelly_sandbox.sandbox is kelly_sandbox_server
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-W", "error::ResourceWarning")
+    result.assert_outcomes(passed=3)
+
+
+def test_models_added_by_a_test_end_with_it_and_the_ini_option_adds_them_for_all(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("DJANGO_SETTINGS_MODULE", raising=False)
+    pytester.makeini(
+        """
+        [pytest]
+        kelly_sandbox_models =
+            image=Flux-Pro
+        """
+    )
+    pytester.makepyfile(
+        """
+        import pytest
+        from kellyapi import errors
+
+        def test_adds_a_chat_model(kelly_sandbox, kelly_client):
+            kelly_sandbox.add_models(chat=["gpt-9"])
+            assert "gpt-9" in kelly_client.llm("hi", model="gpt-9")
+
+        def test_the_added_model_is_gone(kelly_client):
+            with pytest.raises(errors.InvalidRequest):
+                kelly_client.llm("hi", model="gpt-9")
+
+        def test_the_ini_model_stays(kelly_client):
+            assert kelly_client.generate("a cat", model="Flux-Pro", width=64, height=64)
+            assert "Flux-Pro" in kelly_client.sd_models()["models"]
         """
     )
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-W", "error::ResourceWarning")
