@@ -30,9 +30,12 @@ def expected_images(client: SyncKellyAPI, prompts: list[str]) -> dict[str, bytes
     return {prompt: client.generate(prompt, width=64, height=64) for prompt in prompts}
 
 
-def saved(folder: Path, prompts_file: Path) -> dict[str, bytes]:
+SIZE = {"width": 64, "height": 64}
+
+
+def saved(folder: Path, prompts_file: Path, options: dict[str, object] = SIZE) -> dict[str, bytes]:
     """The images in `folder`, by the prompt of their line."""
-    jobs = read_jobs(str(prompts_file), folder)
+    jobs = read_jobs(str(prompts_file), folder, options)
     return {job.prompt: job.path.read_bytes() for job in jobs if job.path.exists()}
 
 
@@ -101,3 +104,116 @@ def test_an_interrupted_batch_leaves_only_whole_images_and_resumes(
     assert code == exits.OK
     assert capsys.readouterr().out.startswith(f"20 prompts: {20 - len(first)} generated, {len(first)} already there")
     assert saved(out, prompts_file) == images
+
+
+def batch_summary(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, dict[str, object]]:
+    code = main([*argv, "--json"])
+    return code, json.loads(capsys.readouterr().out)
+
+
+def test_resume_is_keyed_on_the_prompt_and_the_options_that_shape_the_image(
+    kelly_sandbox: KellySandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    prompts = PROMPTS[:6]
+    prompts_file, out = write_prompts(tmp_path, prompts), tmp_path / "out"
+    argv = ["batch", str(prompts_file), "-o", str(out), "--width", "64", "--height", "64", "--api", kelly_sandbox.url]
+    assert batch_summary(argv, capsys)[1]["generated"] == 6
+
+    kelly_sandbox.reset()
+    code, summary = batch_summary([*argv[:4], "--width", "96", *argv[6:]], capsys)
+    assert (code, summary["generated"], summary["skipped"]) == (0, 6, 0), "a changed --width makes new images"
+    assert len(list(out.glob("*.png"))) == 12
+
+    prompts_file.write_text("a new first line\n" + prompts_file.read_text(encoding="utf-8"), encoding="utf-8")
+    kelly_sandbox.reset()
+    code, summary = batch_summary(argv, capsys)
+    assert (code, summary["generated"], summary["skipped"]) == (0, 1, 6), "an inserted line redoes nothing else"
+    assert [r.body["prompt"] for r in kelly_sandbox.requests] == ["a new first line"]
+    assert saved(out, prompts_file)["a new first line"].startswith(b"\x89PNG")
+
+    prompts_file.write_text(prompts_file.read_text(encoding="utf-8") + prompts[0] + "\n", encoding="utf-8")
+    kelly_sandbox.reset()
+    assert batch_summary(argv, capsys)[1]["total"] == 7, "a prompt given twice is made once"
+    assert kelly_sandbox.requests == []
+
+
+@pytest.mark.parametrize(
+    ("setup", "extra", "error", "exit_code"),
+    [
+        ("refuse-key", [], "InvalidApiKey", exits.INVALID_API_KEY),
+        ("none", ["--width", "8"], "InvalidRequest", exits.USAGE),
+        ("none", ["--model", "NoSuchModel"], "InvalidRequest", exits.USAGE),
+    ],
+)
+def test_an_error_every_prompt_would_get_stops_the_batch_within_concurrency_plus_one_calls(
+    kelly_sandbox: KellySandbox,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    setup: str,
+    extra: list[str],
+    error: str,
+    exit_code: int,
+) -> None:
+    if setup == "refuse-key":
+        kelly_sandbox.fail("generate", status=401, detail="Invalid API key", times=100)
+    prompts_file, out = write_prompts(tmp_path, PROMPTS[:20]), tmp_path / "out"
+    argv = ["batch", str(prompts_file), "-o", str(out), "--concurrency", "3", *extra, "--api", kelly_sandbox.url]
+
+    code, summary = batch_summary(argv, capsys)
+
+    assert code == exit_code
+    assert summary["stopped_by"] == error
+    assert 1 <= len(kelly_sandbox.requests) <= 3 + 1
+    assert summary["generated"] == 0 and len(summary["failures"]) == len(kelly_sandbox.requests)
+
+
+def test_an_unreachable_api_stops_the_batch(
+    closed_port: int, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KELLY_API_KEY", "a-key")
+    prompts_file = write_prompts(tmp_path, PROMPTS[:20])
+    argv = ["batch", str(prompts_file), "-o", str(tmp_path / "out"), "--concurrency", "2", "--max-retries", "0"]
+    code = main([*argv, "--api", f"http://127.0.0.1:{closed_port}/"])
+    report = capsys.readouterr().out
+    assert code == exits.CONNECTION_FAILED
+    failed = re.findall(r"^  line \d+: ConnectionError", report, re.M)
+    assert 1 <= len(failed) <= 2 + 1
+    assert "stopped after" in report and "every prompt would fail with ConnectionError" in report
+
+
+def test_a_prompts_file_that_is_not_utf8_text_is_refused_in_one_line(
+    kelly_sandbox: KellySandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.samples import PNG
+
+    for name, data in (("photo.png", PNG), ("latin1.txt", "caf\xe9 au lait\n".encode("latin-1"))):
+        (tmp_path / name).write_bytes(data)
+        code = main(["batch", str(tmp_path / name), "-o", str(tmp_path / "out"), "--api", kelly_sandbox.url])
+        err = capsys.readouterr().err
+        assert code == exits.USAGE
+        assert err.count("\n") == 1 and "is not UTF-8 text" in err and "one prompt per line" in err, err
+    assert kelly_sandbox.requests == []
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_dry_run_prints_what_would_be_made_and_calls_nothing(
+    kelly_sandbox: KellySandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prompts_file, out = write_prompts(tmp_path, PROMPTS[:5]), tmp_path / "out"
+    argv = ["batch", str(prompts_file), "-o", str(out), "--width", "64", "--height", "64", "--api", kelly_sandbox.url]
+    assert main([*argv, "--concurrency", "1"]) == exits.OK
+    capsys.readouterr()
+    prompts_file.write_text(prompts_file.read_text(encoding="utf-8") + "one more\ntwo more\n", encoding="utf-8")
+    kelly_sandbox.reset()
+    monkeypatch.delenv("KELLY_API_KEY")
+
+    code = main([*argv, "--dry-run"])
+
+    out_text = capsys.readouterr().out
+    assert code == exits.OK
+    assert kelly_sandbox.requests == []
+    assert len(re.findall(r"^would make .*\.png  \(line \d+: (one|two) more\)$", out_text, re.M)) == 2
+    assert (
+        out_text.splitlines()[-1]
+        == "7 prompts: 2 to make, 5 already there; 2 calls (at most 6 HTTP attempts with --max-retries 2)"
+    )

@@ -98,3 +98,26 @@ def test_a_spec_change_reaches_both_twins_the_cli_and_the_sandbox_through_one_ta
     assert "    def upscale(" in files["kellyapi/_sync/api.py"]
     assert "async def" not in files["kellyapi/_sync/api.py"]
     assert "await " not in files["kellyapi/_sync/api.py"]
+
+
+@pytest.mark.parametrize("client", [KellyAPI, SyncKellyAPI])
+def test_help_documents_every_parameter_its_default_the_result_and_the_errors(client: type) -> None:
+    import inspect
+    import pydoc
+
+    from kellyapi import DEFAULT_NEGATIVE_PROMPT
+
+    page = pydoc.render_doc(client.generate, renderer=pydoc.plaintext)
+    assert "negative_prompt: 'str' = DEFAULT_NEGATIVE_PROMPT" in page
+    assert DEFAULT_NEGATIVE_PROMPT not in page and len(page) < 2500, "the long default is shown by its name"
+    assert inspect.signature(client.generate).parameters["negative_prompt"].default == DEFAULT_NEGATIVE_PROMPT
+    for name, endpoint in ENDPOINTS.items():
+        doc = inspect.getdoc(getattr(client, name)) or ""
+        assert doc.startswith(endpoint.summary)
+        for param in endpoint.params:
+            assert f"{param.name}: {param.description}" in doc, (name, param.name)
+            if not param.required:
+                assert f"Default: {param.default!r}." in doc.replace('"', "'") or "DEFAULT_" in doc
+        assert "Returns:" in doc and "Raises:" in doc and "InvalidRequest" in doc
+        raw_doc = inspect.getdoc(getattr(client(api_key="k").with_raw_response, name)) or ""
+        assert "`.parse()` gives what" in raw_doc
