@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,18 @@ class CliCheck:
         code = main([str(self.inputs.get(arg, arg)) for arg in argv] + ["--api", self.sandbox.url])
         out, err = self.capsys.readouterr()
         return code, out, err
+
+    def help_text(self, name: str) -> str:
+        """`kellyapi NAME --help`, on one line (argparse wraps it to the terminal's width)."""
+        with pytest.raises(SystemExit):
+            main([name, "--help"])
+        return " ".join(self.capsys.readouterr().out.split())
+
+    def json_fields_in_help(self, name: str) -> set[str]:
+        """The fields `--json` is documented to print."""
+        found = re.search(r"print one JSON line instead: ((?:\w+, )*\w+)", self.help_text(name))
+        assert found is not None
+        return set(found.group(1).split(", "))
 
     def check(self, argv: list[str], expected: dict[str, Any]) -> None:
         """The command sends what the SDK would for `expected`, and puts the SDK's result where documented."""
@@ -69,6 +82,7 @@ class CliCheck:
 
         assert (code, err) == (0, ""), err
         summary = json.loads(out)
+        assert set(summary) == self.json_fields_in_help(name), "--json --help names exactly what --json prints"
         assert summary["command"] == name
         assert summary["seconds"] >= 0
         model = next((p for p in endpoint.params if p.name == "model"), None)

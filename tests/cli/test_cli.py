@@ -281,3 +281,21 @@ def test_a_text_file_that_is_not_utf8_is_refused_in_one_line(kelly_sandbox: Kell
     done = command("llm", f"@{tmp_path / 'latin1.txt'}", "--api", kelly_sandbox.url)
     assert done.returncode == exits.USAGE
     assert done.stderr.decode() == f"kellyapi: {tmp_path / 'latin1.txt'} is not UTF-8 text\n"
+
+
+def test_each_command_s_help_describes_its_arguments_from_the_spec(capsys: pytest.CaptureFixture[str]) -> None:
+    from kellyapi._core.api_spec import ENDPOINTS
+
+    for name, endpoint in ENDPOINTS.items():
+        with pytest.raises(SystemExit):
+            main([name, "--help"])
+        text = " ".join(capsys.readouterr().out.split())
+        assert endpoint.summary in text
+        for param in endpoint.params:
+            described = f"An {param.media} file" if param.kind == "media" else param.description
+            assert described and described in text, (name, param.name)
+    with pytest.raises(SystemExit):
+        main(["llm", "--help"])
+    llm_help = " ".join(capsys.readouterr().out.split())
+    assert "PROMPT What to ask or tell the model." in llm_help and "What to make" not in llm_help
+    assert "--json print one JSON line instead: command, model, result, seconds" in llm_help
