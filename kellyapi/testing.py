@@ -11,7 +11,7 @@ Installing kellyapi registers this plugin (the `pytest11` entry point), so a tes
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -82,8 +82,16 @@ class KellySandbox:
         """
         self.sandbox.state.models.add(models)
 
+    def limit_rate(self, calls_per_second: float | None, *, latency: float | Mapping[str, float] = 0.0) -> None:
+        """Until the test ends, accept `calls_per_second` (bursts of as many; None: no limit), answering the
+        calls beyond it `429` with `Retry-After`, and take `latency` seconds per accepted call
+        (or {route: seconds}, `*` for the others)."""
+        from kellyapi.sandbox.throttle import Throttle
+
+        self.sandbox.state.throttle = Throttle(calls_per_second, latency)
+
     def reset(self) -> None:
-        """Forget the requests, connections, faults and added models so far."""
+        """Forget the requests, connections, faults, added models and rate limits so far."""
         self.sandbox.state.reset()
 
     def __repr__(self) -> str:

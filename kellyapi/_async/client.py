@@ -23,6 +23,7 @@ from kellyapi._core.endpoint import Endpoint, ResultT
 from kellyapi._core.http import Request, Response, build_request
 from kellyapi._core.log import log_attempt, log_retry, logger
 from kellyapi._core.network import Verify
+from kellyapi._core.rate import RateController
 from kellyapi._core.raw import RawResponse
 from kellyapi._core.response import decode_json, decode_result, error_for_response
 from kellyapi._transport.aiohttp import AsyncSessionArg, AsyncTransport
@@ -47,6 +48,8 @@ class AsyncClient:
         proxy: str | None = None,
         trust_env: bool = True,
         verify: Verify = True,
+        max_rate: float | None = None,
+        adaptive_rate: bool = True,
     ) -> None:
         """Configure a client.
 
@@ -66,6 +69,10 @@ class AsyncClient:
         verify: True (the system's CAs, or SSL_CERT_FILE), a CA bundle's path, an ssl.SSLContext (also for a
             client certificate), or False to skip certificate checks (a warning is logged).
         Proxy and TLS options apply to the connections the client owns, not to a `session=` of yours.
+        max_rate: at most this many calls a second, paced from the start (for a quota you know).
+        adaptive_rate: from the API's first 429 on, pace all of this client's calls to the rate it accepts,
+            learned from its 429s, and pause them all on a Retry-After; False leaves each call to its own
+            retries (with max_rate, a fixed pace).
         """
         self._config = ClientConfig.create(
             api_key,
@@ -77,8 +84,11 @@ class AsyncClient:
             proxy=proxy,
             trust_env=trust_env,
             verify=verify,
+            max_rate=max_rate,
+            adaptive_rate=adaptive_rate,
         )
         self._transport = AsyncTransport(session, self._config.max_response_bytes, self._config.network)
+        self._rate = RateController(self._config.max_rate, self._config.adaptive_rate)
 
     @property
     def api(self) -> str:
@@ -113,6 +123,8 @@ class AsyncClient:
         twin = copy.copy(self)
         twin._config = self._config.with_options(options)
         twin._transport = self._transport.sharing(twin._config.max_response_bytes, twin._config.network)
+        if (twin._config.max_rate, twin._config.adaptive_rate) != (self._config.max_rate, self._config.adaptive_rate):
+            twin._rate = RateController(twin._config.max_rate, twin._config.adaptive_rate)  # else shared
         return twin
 
     async def request(
@@ -184,7 +196,17 @@ class AsyncClient:
         retries = 0
         attempt = 1
         fresh_connection = False
+        pace = self._rate
+        paced = False  # this attempt waited for a turn the pace gave it
+        sat_out = 0.0  # the pause this call has just waited out after its own 429
         while True:
+            if pace.active and (attempt == 1 or pace.engaged):  # wait for a turn, which is not a retry
+                try:
+                    started, paced = await self._wait_for_turn(request, deadline, sat_out)
+                except errors.RateLimitError as no_turn:
+                    no_turn.attempts = attempt - 1
+                    raise
+                remaining = deadline - started
             response: Response | None = None
             error: errors.BaseError | None
             try:
@@ -198,6 +220,8 @@ class AsyncClient:
             if error is None:
                 assert response is not None
                 response.attempts = attempt
+                if pace.active:
+                    pace.accepted(time.monotonic(), started)
                 return response
             now = time.monotonic()
             policy = self._config.retry
@@ -205,16 +229,52 @@ class AsyncClient:
                 fresh_connection = True
                 log_retry(request, error, 0.0)
             else:
-                delay = policy.delay_before_retry(retries, error, deadline - now)
+                throttled = error.status_code == 429 and self._config.adaptive_rate
+                free = throttled and paced  # a 429 on a paced turn is the pace's miss, which it now corrects
+                delay = policy.delay_before_retry(0 if free else retries, error, deadline - now)
+                if throttled:  # every call of this client pauses, and sends are paced from now on
+                    pace.refused(now, delay if delay is not None else error.retry_after or 0.0)
                 if delay is None:
+                    if pace.active and not throttled:
+                        pace.failed()
                     error.attempts = attempt
                     raise error
                 log_retry(request, error, delay)
                 await self._transport.sleep(delay)
-                retries += 1
+                if not free:
+                    retries += 1
+                sat_out = delay if throttled else 0.0
             attempt += 1
             started = time.monotonic()
             remaining = deadline - started
+
+    async def _wait_for_turn(self, request: Request, deadline: float, sat_out: float) -> tuple[float, bool]:
+        """Wait for the call's turn: when it may send, and whether it waited for a paced turn; RateLimitError
+        if no turn comes before its deadline.
+
+        sat_out: the pause the call has just waited out after its own 429 (what is left of it is not
+        waited again).
+        """
+        pace = self._rate
+        waited = sat_out > 0
+        while True:
+            now = time.monotonic()
+            wait, booked = pace.turn(now)
+            if wait <= 0 or (sat_out and not booked):
+                return now, waited and pace.engaged
+            sat_out = 0.0
+            if now + wait >= deadline:
+                why = "at the rate the API accepts" if pace.engaged else "while this new client's first calls run"
+                raise errors.RateLimitError(
+                    f"{request.describe()}: no turn to send within the timeout {why} ({pace!r})", retry_after=wait
+                )
+            await self._transport.sleep(wait)
+            waited = True
+            after = time.monotonic()
+            if after - now < wait / 2:  # a sleep that did not sleep (a test's stand-in): go, never spin
+                return after, False
+            if booked and not pace.pause_left(after):  # else another call's 429 paused the client: ask again
+                return after, pace.engaged
 
 
 class AsyncRawView:

@@ -79,6 +79,22 @@ def _check_max_response_bytes(limit: object) -> int:
     return limit
 
 
+def _check_max_rate(rate: object) -> float | None:
+    if rate is None:
+        return None
+    if isinstance(rate, bool) or not isinstance(rate, (int, float)):
+        raise errors.InvalidArgumentType(f"max_rate must be calls a second (a number) or None, got {shown(rate)}")
+    if not (0 < rate < math.inf):
+        raise errors.InvalidArgumentValue(f"max_rate must be more than 0 calls a second, got {shown(rate)}")
+    return float(rate)
+
+
+def _check_flag(value: object, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise errors.InvalidArgumentType(f"{name} must be True or False, got {type(value).__name__}")
+    return value
+
+
 def _check_api_key(api_key: object) -> str | None:
     if api_key is None or api_key == "":
         return None
@@ -102,6 +118,8 @@ class ClientConfig:
     max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
     network: Network = attrs.field(factory=Network)
     # The constructor's options as resolved (the key and URL taken from the environment), for with_options().
+    max_rate: float | None = None
+    adaptive_rate: bool = True
     options: dict[str, object] = attrs.field(factory=dict, eq=False, repr=False)
 
     @classmethod
@@ -117,6 +135,8 @@ class ClientConfig:
         proxy: str | None = None,
         trust_env: bool = True,
         verify: object = True,
+        max_rate: float | None = None,
+        adaptive_rate: bool = True,
         network: Network | None = None,
     ) -> ClientConfig:
         """Validate the constructor arguments, falling back to KELLY_API_KEY, KELLY_API_URL and the proxy variables.
@@ -142,6 +162,8 @@ class ClientConfig:
             has_api_key=key is not None,
             max_response_bytes=_check_max_response_bytes(max_response_bytes),
             network=network or network_for(base_url, proxy, trust_env, verify),
+            max_rate=_check_max_rate(max_rate),
+            adaptive_rate=_check_flag(adaptive_rate, "adaptive_rate"),
             options={
                 "api_key": key,
                 "api": base_url,
@@ -152,6 +174,8 @@ class ClientConfig:
                 "proxy": proxy,
                 "trust_env": trust_env,
                 "verify": verify,
+                "max_rate": max_rate,
+                "adaptive_rate": adaptive_rate,
             },
         )
 

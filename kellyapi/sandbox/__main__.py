@@ -11,6 +11,7 @@ from kellyapi._core.config import API_KEY_ENV, BASE_URL_ENV
 from kellyapi.sandbox.faults import KINDS, RANDOM_KINDS
 from kellyapi.sandbox.models import parse_models
 from kellyapi.sandbox.server import DEFAULT_PORT, Sandbox
+from kellyapi.sandbox.throttle import parse_latency, parse_rate
 
 
 def _kinds(text: str) -> tuple[str, ...]:
@@ -58,9 +59,23 @@ def main(argv: list[str] | None = None) -> int:
         metavar="KIND,...",
         help="what the random faults are drawn from (default: every kind but huge)",
     )
+    parser.add_argument(
+        "--rate-limit",
+        metavar="N/s",
+        help="accept N calls a second (bursts of N), all callers together; beyond it 429 with Retry-After",
+    )
+    parser.add_argument(
+        "--latency",
+        action="append",
+        default=[],
+        metavar="[ROUTE=]S",
+        help="seconds each accepted call takes, for every route or one; repeatable",
+    )
     args = parser.parse_args(argv)
     try:
         models = parse_models(args.models)
+        rate_limit = None if args.rate_limit is None else parse_rate(args.rate_limit)
+        latency = parse_latency(args.latency)
         sandbox = Sandbox(
             args.api_key,
             host=args.host,
@@ -70,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
             fault_seed=args.fault_seed,
             fault_kinds=args.fault_kinds,
             models=models,
+            rate_limit=rate_limit,
+            latency=latency,
         )
     except ValueError as exc:
         parser.error(str(exc))

@@ -19,6 +19,7 @@ from kellyapi.sandbox.delivery import deliver
 from kellyapi.sandbox.faults import RANDOM_KINDS, FaultPlan
 from kellyapi.sandbox.models import ModelLists
 from kellyapi.sandbox.responders import RESPONDERS
+from kellyapi.sandbox.throttle import Throttle
 from kellyapi.sandbox.validation import validate, with_defaults
 
 MAX_REQUEST_BYTES = 64 * 1024 * 1024
@@ -42,9 +43,16 @@ class ReceivedRequest:
 class SandboxState:
     """What a running sandbox was asked and how it should misbehave; shared with tests."""
 
-    def __init__(self, api_key: str | None = None, models: Mapping[str, Iterable[str]] | None = None) -> None:
+    def __init__(
+        self,
+        api_key: str | None = None,
+        models: Mapping[str, Iterable[str]] | None = None,
+        throttle: Throttle | None = None,
+    ) -> None:
         self.api_key = api_key
         self.models = ModelLists(models)
+        self._made_with = throttle or Throttle()
+        self.throttle = self._made_with
         self.faults = FaultPlan()
         self.requests: list[ReceivedRequest] = []
         self.peers: set[Any] = set()
@@ -63,6 +71,7 @@ class SandboxState:
             self.peers.clear()
         self.faults.clear()
         self.models.reset()
+        self.throttle = self._made_with
 
     def record(self, request: web.Request, route: Endpoint[Any], body: Any, status: int) -> None:
         peer = request.transport.get_extra_info("peername") if request.transport else None
@@ -100,6 +109,14 @@ def _handler(route: Endpoint[Any], state: SandboxState) -> Handler:
                 state.record(request, route, None, 422)
                 problem = {"type": "json_invalid", "loc": ["body", 0], "msg": "JSON decode error", "input": {}}
                 return _json(422, {"detail": [problem]})
+        limit = state.throttle.limit
+        wait = None if limit is None else limit.take()
+        if wait is not None:
+            state.record(request, route, body, 429)
+            return _json(429, {"detail": "Rate limit exceeded"}, {"Retry-After": str(wait)})
+        delay = state.throttle.delay_for(route.path)
+        if delay:
+            await asyncio.sleep(delay)
         fault = state.faults.take(route.path)
         if fault is not None and fault.body is not None:
             state.record(request, route, body, fault.status)
@@ -148,6 +165,8 @@ class Sandbox:
         fault_seed: int = 0,
         fault_kinds: Iterable[str] = RANDOM_KINDS,
         models: Mapping[str, Iterable[str]] | None = None,
+        rate_limit: float | None = None,
+        latency: float | Mapping[str, float] = 0.0,
     ) -> None:
         """A sandbox accepting `api_key` (default: any key), with faults planned from rules like `"*=503*2"`.
 
@@ -155,8 +174,11 @@ class Sandbox:
         `fault_seed`, to that share of all calls; ValueError for an unknown rule or kind.
         `models` adds model names to accept besides the spec's, e.g. `{"chat": ["gpt-9"], "image": ["Flux"]}`;
         the kinds are image, chat and voice.
+        `rate_limit` (calls a second, all callers together) answers the calls beyond it `429` with
+        `Retry-After`, as a token bucket with bursts of one second's worth; `latency` is the seconds each
+        accepted call takes, or {route: seconds} with `*` for the others.
         """
-        self.state = SandboxState(api_key, models)
+        self.state = SandboxState(api_key, models, Throttle(rate_limit, latency))
         for rule in faults:
             self.state.faults.add_rule(rule)
         if fault_rate:

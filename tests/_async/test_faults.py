@@ -81,7 +81,10 @@ async def test_a_persistent_fault_ends_in_its_typed_error_after_the_policy_s_att
     kelly_sandbox: KellySandbox, expected: Expected
 ) -> None:
     kelly_sandbox.faults.add(ROUTE, expected.kind, times=3)
-    async with KellyAPI(kelly_sandbox.api_key, kelly_sandbox.url, max_retries=2) as api:
+    # Each 429 counts against max_retries when the client leaves each call to its own retries; by
+    # default the pace it learns takes them over (test_a_429_on_a_paced_turn_does_not_use_up_a_retry).
+    adaptive = expected.status_code != 429
+    async with KellyAPI(kelly_sandbox.api_key, kelly_sandbox.url, max_retries=2, adaptive_rate=adaptive) as api:
         sleeps = recording_sleeps(api)
         with pytest.raises(expected.error) as caught:
             await api.generate("a storm", width=64, height=64)
@@ -121,14 +124,21 @@ async def test_retry_after_is_waited_for_in_seconds_and_as_an_http_date(
 async def test_retry_after_beyond_the_cap_or_the_deadline_raises_at_once(kelly_sandbox: KellySandbox) -> None:
     kelly_sandbox.faults.add(ROUTE, "429", retry_after=61)
     kelly_sandbox.faults.add(ROUTE, "429", retry_after=5)
-    async with KellyAPI(kelly_sandbox.api_key, kelly_sandbox.url, timeout=3) as api:
-        for wait in (61.0, 5.0):
+    for wait in (61.0, 5.0):
+        async with KellyAPI(kelly_sandbox.api_key, kelly_sandbox.url, timeout=3) as api:
             started = time.monotonic()
             with pytest.raises(errors.RateLimitError) as caught:
                 await api.generate("impatience", width=64, height=64)
             assert time.monotonic() - started < MARGIN
             assert caught.value.retry_after == wait
-        assert attempts(kelly_sandbox) == 2
+            assert caught.value.attempts == 1
+
+            # The whole client keeps the pause the API asked for: its next call is not sent at all.
+            with pytest.raises(errors.RateLimitError) as paused:
+                await api.llm("meanwhile")
+            assert paused.value.attempts == 0 and 0 < (paused.value.retry_after or 0) <= wait
+    assert attempts(kelly_sandbox) == 2
+    async with KellyAPI(kelly_sandbox.api_key, kelly_sandbox.url) as api:
         await still_works(api, kelly_sandbox)
 
 
@@ -209,7 +219,8 @@ async def test_no_fault_puts_the_key_in_an_error_a_repr_or_a_debug_log(
     secret = "sk-hush-0123456789"
     caplog.set_level("DEBUG", logger="kellyapi")
     shown: list[str] = []
-    async with KellyAPI(secret, kelly_sandbox.url, max_retries=1, timeout=5) as api:
+    # Each call on its own retries (adaptive_rate=False), so that every persistent fault ends in its error.
+    async with KellyAPI(secret, kelly_sandbox.url, max_retries=1, timeout=5, adaptive_rate=False) as api:
         shown += [repr(api), str(api)]
         kinds = [expected.kind for expected in PERSISTENT] + ["hang"]
         for kind in kinds:
@@ -234,3 +245,10 @@ async def test_no_fault_puts_the_key_in_an_error_a_repr_or_a_debug_log(
     assert any(m.startswith("POST image/generate -> 503 (attempt 1, ") for m in messages)
     shown += messages + [repr(record.args) for record in records]
     assert all(secret not in text for text in shown)
+
+
+async def test_a_429_on_a_paced_turn_does_not_use_up_a_retry(kelly_sandbox: KellySandbox) -> None:
+    kelly_sandbox.faults.add(ROUTE, "429", retry_after=0.2, times=4)
+    async with KellyAPI(kelly_sandbox.api_key, kelly_sandbox.url, max_retries=1) as api:
+        assert await api.generate("patience", width=64, height=64)
+    assert [r.status for r in kelly_sandbox.requests] == [429, 429, 429, 429, 200]
