@@ -75,8 +75,10 @@ def without_installs(line: str) -> str:
 
 @pytest.fixture
 def checkout(tmp_path: Path) -> Path:
-    """A copy of the files git tracks (or would: new ones not ignored), where the README's relative paths (examples/, .) hold."""
-    listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    """A copy of the files git tracks (or would: new ones it does not ignore), where the README's relative
+    paths (examples/, .) hold."""
+    command = ["git", "ls-files", "--cached", "--others", "--exclude-standard"]
+    listed = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=True).stdout
     copy = tmp_path / "checkout"
     for relative in listed.splitlines():
         source = ROOT / relative
