@@ -29,6 +29,8 @@ from typing import Any
 
 import attrs
 
+from bench import rate_limits
+
 ROOT = Path(__file__).resolve().parent.parent
 WORKER = ROOT / "bench" / "worker.py"
 FINDINGS = ROOT / "bench" / "findings.md"
@@ -217,6 +219,7 @@ class Bench:
         self.plan = plan
         self.workdir = workdir
         self.figures: dict[tuple[str, str, str], Figure] = {}
+        self.rate_outcomes: list[rate_limits.Outcome] = []
         self.env = {**os.environ, "PYTHONPATH": str(ROOT)}
         self.old_python: str | None = None
 
@@ -321,10 +324,13 @@ class Bench:
                     self.record("memory", "traced", contender, got["traced_peak"] / got["payload"])
                     self.record("memory", "rss", contender, got["rss_growth"] / got["payload"])
 
+    def rate_limits(self) -> None:
+        self.rate_outcomes = rate_limits.run(quick=self.plan is QUICK)
+
     def run(self) -> None:
         if self.plan.with_old_client:
             self.old_python = old_client_python(self.workdir)
-        for step in (self.latency, self.throughput, self.instructions, self.imports, self.memory):
+        for step in (self.latency, self.throughput, self.instructions, self.imports, self.memory, self.rate_limits):
             started = time.monotonic()
             step()
             print(f"  {step.__name__}: {time.monotonic() - started:.0f} s", file=sys.stderr, flush=True)
@@ -411,6 +417,9 @@ def render(bench: Bench) -> str:
                 f"| {contender}: peak memory of a 30 MiB image, x payload (tracemalloc; RSS growth {rss:.2f}x)"
                 f" | {traced:.2f} | | ≤ 3 | {verdict} |"
             )
+    for verdict_row in rate_limits.verdicts(bench.rate_outcomes):
+        label, value, goal, met = verdict_row.strip("|").split(" | ")
+        lines.append(f"| {label.strip()} | {value} | | {goal} | {met.strip()} |")
     lines += ["", "Per call (median of rounds; ± the spread over rounds):", ""]
     lines += ["| contender | scheme | median | p99 | CPU per call |", "|---|---|---|---|---|"]
     for scheme in ("http", "https"):
@@ -452,6 +461,7 @@ def render(bench: Bench) -> str:
             raw = bench.figures.get(("instructions", row, raw_of.get(contender, contender)))
             ratio = f"{figure.value / raw.value:.3f}" if raw is not None and contender in raw_of else ""
             lines.append(f"| {contender} | {row} | {figure.value:,.0f} ± {figure.noise:.2%} | {ratio} |")
+    lines += ["", rate_limits.render(bench.rate_outcomes).rstrip("\n")]
     imports = [bench.figures.get(("import", "import", module)) for module in ("kellyapi", "aiohttp")]
     if all(imports):
         lines += [

@@ -17,6 +17,7 @@ REPLACEMENTS = {
     "aclose": "close",
     "ClientSession": "PoolManager",
     "kelly_async_client": "kelly_client",
+    "gather_calls": "thread_calls",
 }
 
 # (async source folder, sync twin folder), relative to the repository root.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import math
 import time
 from collections.abc import Callable, Mapping
 from types import TracebackType
@@ -94,6 +95,12 @@ class AsyncClient:
     def api(self) -> str:
         """The base URL every route is appended to."""
         return self._config.base_url
+
+    @property
+    def paced_rate(self) -> float | None:
+        """The calls a second this client keeps to (learned from the API's 429s, or max_rate); None: unpaced."""
+        pace = self._rate
+        return pace.rate if pace.engaged and pace.rate != math.inf else None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self._config!r})"

@@ -152,7 +152,7 @@ async def _generate_all(
                     outcome.stopped_by = exc  # the calls already under way end; no other starts
             except CommandError as exc:
                 outcome.failures.append(Failure(job, exc))
-            bar.update(outcome.generated + len(outcome.failures), len(outcome.failures))
+            bar.update(outcome.generated + len(outcome.failures), len(outcome.failures), api.paced_rate)
 
     try:
         await asyncio.gather(*(worker() for _ in range(min(concurrency, len(jobs)))))

@@ -217,3 +217,18 @@ def test_a_dry_run_prints_what_would_be_made_and_calls_nothing(
         out_text.splitlines()[-1]
         == "7 prompts: 2 to make, 5 already there; 2 calls (at most 6 HTTP attempts with --max-retries 2)"
     )
+
+
+def test_a_batch_under_the_api_s_rate_limit_makes_every_image(
+    kelly_sandbox: KellySandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    kelly_sandbox.limit_rate(10, latency=0.05)
+    prompts_file, out = write_prompts(tmp_path, PROMPTS[:30]), tmp_path / "out"
+    argv = ["batch", str(prompts_file), "-o", str(out), "--concurrency", "16", "--width", "64", "--height", "64"]
+
+    code, summary = batch_summary([*argv, "--api", kelly_sandbox.url], capsys)
+
+    assert code == exits.OK
+    assert (summary["generated"], summary["failures"]) == (30, [])
+    statuses = [request.status for request in kelly_sandbox.requests]
+    assert statuses.count(200) == 30 and statuses.count(429) < 30

@@ -225,8 +225,9 @@ def test_the_batch_progress_bar_shows_count_rate_eta_and_failures_only_on_a_term
     bar.update(5, 1)
 
     assert re.fullmatch(r"\r\x1b\[K\[#{12}-{12}\]  5/10  [\d.]+/s  ETA \d+ s  1 failed", terminal.getvalue())
-    bar.update(10, 1)  # the last item is always drawn, however soon after the previous one
-    assert re.fullmatch(r"\x1b\[K\[#{24}\] 10/10  [\d.]+/s  1 failed", terminal.getvalue().rsplit("\r", 1)[1])
+    bar.update(10, 1, paced=19.04)  # the last item is always drawn, however soon after the previous one
+    last = terminal.getvalue().rsplit("\r", 1)[1]
+    assert re.fullmatch(r"\x1b\[K\[#{24}\] 10/10  [\d.]+/s  paced 19/s  1 failed", last), "the pace learned from 429s"
     bar.close()
     assert terminal.getvalue().endswith("\r\x1b[K")
 
@@ -299,3 +300,11 @@ def test_each_command_s_help_describes_its_arguments_from_the_spec(capsys: pytes
     llm_help = " ".join(capsys.readouterr().out.split())
     assert "PROMPT What to ask or tell the model." in llm_help and "What to make" not in llm_help
     assert "--json print one JSON line instead: command, model, result, seconds" in llm_help
+
+
+def test_the_progress_bar_s_rate_is_that_of_the_last_seconds() -> None:
+    bar = ProgressBar(1000, Terminal())
+    start = bar._started
+    assert bar.current_rate(start + 10, 100) == pytest.approx(10)
+    assert bar.current_rate(start + 20, 100) == pytest.approx(0), "nothing done in the last 5 s: 0/s, not the average"
+    assert bar.current_rate(start + 21, 150) == pytest.approx(50 / 11, rel=0.2)
