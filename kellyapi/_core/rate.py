@@ -24,6 +24,7 @@ from __future__ import annotations
 import collections
 import math
 import threading
+from collections.abc import Callable
 
 INITIAL_STARTS = 4  # calls a cold client starts before its first success
 OPEN_AFTER = 64  # successes with no 429 after which a cold client stops counting
@@ -35,7 +36,7 @@ _PROBE_STEP = 0.1  # the rate grows 10 %, then 20 %... after each epoch without 
 _SLOW_DOWN = 0.85  # the rate kept after a new wave of refusals
 _BACK_OFF = 0.95  # the share of the accepted rate a client starts pacing at
 _BURST_SECONDS = 1.0  # the burst allowed after an idle spell, in seconds of the rate
-_COLD_POLL = 0.005  # seconds between a cold call's looks for a free start, before any answer came
+_COLD_BACKSTOP = 1.0  # seconds a cold call out of starts waits at most before asking again (it is woken)
 MIN_RATE = 0.2  # calls a second: at worst one call every five seconds, so a recovered API is noticed
 
 
@@ -53,7 +54,7 @@ class RateController:
         self._paused_until = 0.0
         self._starts = 0  # cold: calls started
         self._successes = 0  # cold: calls answered without a 429
-        self._latency = _COLD_POLL * 4  # cold: the shortest answer time seen, for the poll interval
+        self._sleepers: collections.deque[Callable[[], object]] = collections.deque()  # cold calls waiting
         self._accepted_sends: collections.deque[float] = collections.deque()  # send times, last seconds
         self._epoch_start = 0.0
         self._epoch_refused = 0
@@ -61,10 +62,11 @@ class RateController:
         self._waited = False
         self._resume_estimate = False  # set the rate from the accepted sends when the first pause ends
 
-    def turn(self, now: float) -> tuple[float, bool]:
+    def turn(self, now: float, wake: Callable[[], object] | None = None) -> tuple[float, bool]:
         """When a call may send: (seconds to wait, whether that wait ends in a booked start).
 
-        An unbooked wait (a pause, or a cold client out of starts) ends with the call asking again.
+        An unbooked wait (a pause, or a cold client out of starts) ends with the call asking again. A cold
+        call out of starts is woken by `wake()` when one frees up (the wait returned is only a backstop).
         """
         with self._lock:
             if not self.active:  # opened while the call waited
@@ -73,7 +75,9 @@ class RateController:
                 if self._starts < INITIAL_STARTS + _COLD_GROWTH * self._successes:
                     self._starts += 1
                     return 0.0, True
-                return max(_COLD_POLL, self._latency / 4), False
+                if wake is not None:
+                    self._sleepers.append(wake)
+                return _COLD_BACKSTOP, False
             self._new_epoch_if_due(now)
             if now < self._paused_until:
                 self._waited = True
@@ -104,17 +108,33 @@ class RateController:
         with self._lock:
             if not self.engaged:
                 self._successes += 1
-                self._latency = min(self._latency, now - sent) if self._successes > 1 else now - sent
                 if self._successes >= OPEN_AFTER:
                     self.active = False
             self._accepted_sends.append(sent)
             self._new_epoch_if_due(now)
+            woken = self._free_sleepers()
+        for wake in woken:
+            wake()
 
     def failed(self) -> None:
         """A call ended in another error than a 429: a cold client's start is free again."""
         with self._lock:
             if not self.engaged:
                 self._starts -= 1
+            woken = self._free_sleepers()
+        for wake in woken:
+            wake()
+
+    def _free_sleepers(self) -> list[Callable[[], object]]:
+        """The cold calls to wake: as many as there are free starts, or all once open or paced."""
+        sleepers = self._sleepers
+        if not sleepers:
+            return []
+        if not self.active or self.engaged:
+            count = len(sleepers)
+        else:
+            count = int(INITIAL_STARTS + _COLD_GROWTH * self._successes) - self._starts
+        return [sleepers.popleft() for _ in range(min(max(count, 0), len(sleepers)))]
 
     def refused(self, now: float, pause: float) -> None:
         """A call got a 429: pause every call for `pause` seconds (its Retry-After, or the retry's backoff)."""
@@ -130,9 +150,12 @@ class RateController:
                 self._restart_epoch(now)
                 self._clean_epochs = 0
             self._paused_until = max(self._paused_until, now + pause)
+            woken = self._free_sleepers()  # the cold calls ask again, and now wait for the pause
             # The slots booked before the pause are void (their calls ask again); after it, a second's worth
             # may go at once, as the API's bucket refilled meanwhile.
             self._theoretical = self._paused_until
+        for wake in woken:
+            wake()
 
     def _accepted_rate(self, now: float) -> float:
         """Calls a second the API accepted over the last `_WINDOW` seconds, by the time they were sent."""
