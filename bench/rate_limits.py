@@ -200,7 +200,7 @@ def verdicts(outcomes: list[Outcome]) -> list[str]:
             )
     for outcome in ours:
         share = outcome.refused_share
-        row(f"rate limit: requests refused, {outcome.scenario}", f"{share:.0%}", "≤ 10%", share <= 0.10)
+        row(f"rate limit: requests refused, {outcome.scenario}", f"{share:.1%}", "≤ 10%", share <= 0.10)
     return rows
 
 
