@@ -62,11 +62,11 @@ class RateController:
         self._waited = False
         self._resume_estimate = False  # set the rate from the accepted sends when the first pause ends
 
-    def turn(self, now: float, wake: Callable[[], object] | None = None) -> tuple[float, bool]:
+    def turn(self, now: float) -> tuple[float, bool]:
         """When a call may send: (seconds to wait, whether that wait ends in a booked start).
 
-        An unbooked wait (a pause, or a cold client out of starts) ends with the call asking again. A cold
-        call out of starts is woken by `wake()` when one frees up (the wait returned is only a backstop).
+        An unbooked wait (a pause, or a cold client out of starts) ends with the call asking again; a cold
+        call out of starts should `sleep_until_woken` first (the wait returned is only a backstop).
         """
         with self._lock:
             if not self.active:  # opened while the call waited
@@ -75,8 +75,6 @@ class RateController:
                 if self._starts < INITIAL_STARTS + _COLD_GROWTH * self._successes:
                     self._starts += 1
                     return 0.0, True
-                if wake is not None:
-                    self._sleepers.append(wake)
                 return _COLD_BACKSTOP, False
             self._new_epoch_if_due(now)
             if now < self._paused_until:
@@ -98,6 +96,14 @@ class RateController:
             if start > now:
                 self._waited = True
             return start - now, True
+
+    def sleep_until_woken(self, wake: Callable[[], object]) -> bool:
+        """Have `wake()` called when a cold call may start; False if one may already (do not sleep then)."""
+        with self._lock:
+            if not self.active or self.engaged or self._starts < INITIAL_STARTS + _COLD_GROWTH * self._successes:
+                return False
+            self._sleepers.append(wake)
+            return True
 
     def pause_left(self, now: float) -> float:
         """Seconds left of a pause (one may have begun while a call waited for its booked start)."""

@@ -267,16 +267,17 @@ class SyncClient:
         waited = sat_out > 0
         while True:
             now = time.monotonic()
-            cold = None if pace.engaged else self._transport.waker()  # a new client's call waits to be woken
-            wait, booked = pace.turn(now, None if cold is None else cold.wake)
+            wait, booked = pace.turn(now)
             if wait <= 0 or (sat_out and not booked):
                 return now, waited and pace.engaged
             sat_out = 0.0
-            if cold is not None and not booked:
+            if not booked and not pace.engaged:  # a new client's call waits to be woken when a start frees up
                 if now >= deadline:
                     wait = 0.0  # no start came in time: the error below
                 else:
-                    cold.wait(min(wait, deadline - now))
+                    waker = self._transport.waker()
+                    if pace.sleep_until_woken(waker.wake):
+                        waker.wait(min(wait, deadline - now))
                     continue
             if now + wait >= deadline:
                 why = "at the rate the API accepts" if pace.engaged else "while this new client's first calls run"
