@@ -9,11 +9,13 @@ Three phases, each cheaper to leave than the last:
   call costs one attribute check, as if there were no controller.
 - **paced**, from the first 429 on (or from the start, with `max_rate=`): a `Retry-After` (or the
   retry's backoff) pauses every call of the client, not only the refused one; sends are spaced by a
-  token bucket at `rate` calls a second with a second's worth of burst (GCRA: a pause refills it, as
-  it refills the API's), each call waiting for its turn: a wait, not a retry, counted against its own
-  timeout. The first rate is what the API accepted in the second before its 429; then once a second
-  it becomes what the API accepted, if it refused any call, or 25 % more if it refused none while
-  calls waited for their turns (probing for a limit that rose). `max_rate` caps it.
+  token bucket at `rate` calls a second (GCRA) with a second's worth of burst after the first pause (it
+  refilled the API's bucket too) and none after a later one (the pace before it was too high), each
+  call waiting for its turn: a wait, not a retry, counted against its own timeout. The first rate
+  is 95 % of what the API accepted in the two seconds before the first pause ended; each later wave of
+  refusals cuts it by 15 % (or to what the API accepted, if less), and each second in which calls
+  waited and none was refused raises it by 10 %, then 20 %, 30 %... (probing for a limit that rose).
+  `max_rate` caps it.
 
 The AWS SDKs' adaptive retry mode and the client-side throttling of Google's SRE book, reduced to what a
 `429` with `Retry-After` says.
@@ -149,7 +151,8 @@ class RateController:
                 self.engaged = self.active = True
                 self._resume_estimate = True
             self._epoch_refused += 1
-            if now >= self._paused_until and not self._resume_estimate:
+            later_wave = now >= self._paused_until and not self._resume_estimate
+            if later_wave:
                 # A new wave of refusals: back to below the last pace the API took without refusing.
                 accepted = self._accepted_rate(now)
                 self._set_rate(min(self.rate * _SLOW_DOWN, accepted) if accepted > 0 else self.rate * _SLOW_DOWN)
@@ -157,9 +160,10 @@ class RateController:
                 self._clean_epochs = 0
             self._paused_until = max(self._paused_until, now + pause)
             woken = self._free_sleepers()  # the cold calls ask again, and now wait for the pause
-            # The slots booked before the pause are void (their calls ask again); after it, a second's worth
-            # may go at once, as the API's bucket refilled meanwhile.
-            self._theoretical = self._paused_until
+            # The slots booked before the pause are void (their calls ask again). After the first pause a
+            # second's worth may go at once, as the API's bucket refilled meanwhile; after a later wave the
+            # pace resumes without that burst, since the pace before it was too high.
+            self._theoretical = self._paused_until + (_BURST_SECONDS - 1.0 / self.rate if later_wave else 0.0)
         for wake in woken:
             wake()
 
