@@ -199,6 +199,8 @@ def verdicts(outcomes: list[Outcome]) -> list[str]:
                 outcome.ratio <= goal,
             )
     for outcome in ours:
+        if outcome.calls < 200:  # a reduced run: its cold start weighs more than in the target's 200 calls
+            continue
         share = outcome.refused_share
         row(f"rate limit: requests refused, {outcome.scenario}", f"{share:.1%}", "≤ 10%", share <= 0.10)
     return rows
