@@ -15,14 +15,13 @@ from urllib.parse import quote
 
 from kellyapi import errors
 from kellyapi._core.endpoint import Endpoint, Param
+from kellyapi._core.upload import STREAM_ABOVE, BytesMedia, FileMedia, MediaSource, Piece, StreamedBody, TextMedia
 
 MediaInput = Union[str, bytes, bytearray, memoryview, "os.PathLike[str]", IO[bytes]]
 """An image or audio argument: base64 text (as the original client took), raw bytes, a path, or a binary file."""
 
 _WHITESPACE = re.compile(r"\s+")
-
-
-_SMALL_FILE = 1024 * 1024  # a regular file up to this size is read at once, even on an event loop
+_BASE64_TEXT = re.compile(r"[A-Za-z0-9+/]*={0,2}")
 
 
 def _read_path(param: Param, value: os.PathLike[str]) -> bytes:
@@ -45,8 +44,52 @@ def _read_file(param: Param, value: Any) -> bytes:
     return raw
 
 
-def _media_to_base64(param: Param, value: object) -> str:
+def _nbytes(value: bytes | bytearray | memoryview) -> int:
+    return value.nbytes if isinstance(value, memoryview) else len(value)
+
+
+def _seekable_source(param: Param, file: Any) -> MediaSource | None:
+    """A source for a large seekable binary file, from its position now; None for one to read at once."""
+    if isinstance(file, io.TextIOBase):
+        raise errors.InvalidArgumentType(f"{param.name}: the file must be opened in binary mode ('rb')")
+    try:
+        if not file.seekable():
+            return None
+        start = file.tell()
+        end = file.seek(0, os.SEEK_END)
+        file.seek(start)
+    except (AttributeError, OSError, ValueError):
+        return None  # not a seekable file after all: read at once, which reports what is wrong
+    if not isinstance(end, int) or end - start <= STREAM_ABOVE:
+        return None
+    return FileMedia(param.name, file, end - start, start)
+
+
+def _media_source(param: Param, value: object) -> MediaSource | None:
+    """A source that streams `value` chunk by chunk while it is sent (and again for a retry), if it is large
+    and can be read again; None for media encoded at once."""
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return BytesMedia(param.name, value) if _nbytes(value) > STREAM_ABOVE else None
+    if isinstance(value, MediaSource):  # prepared off the event loop by read_files
+        return value
+    if isinstance(value, os.PathLike):
+        try:
+            status = os.stat(value)
+        except OSError:
+            return None  # the read reports what is wrong
+        if stat.S_ISREG(status.st_mode) and status.st_size > STREAM_ABOVE:
+            return FileMedia(param.name, value, status.st_size)
+        return None  # a small file, or a FIFO or device, which cannot be read twice: read once
+    if callable(getattr(value, "read", None)):
+        return _seekable_source(param, value)
+    return None
+
+
+def _media_argument(param: Param, value: object) -> str | MediaSource:
+    """The media as base64 text to put in the body, or a source of it when it is large."""
     if isinstance(value, str):
+        if len(value) > STREAM_ABOVE and _BASE64_TEXT.fullmatch(value) and len(value) % 4 == 0:
+            return TextMedia(param.name, value)
         try:
             base64.b64decode(_WHITESPACE.sub("", value), validate=True)
         except (binascii.Error, ValueError):
@@ -54,6 +97,9 @@ def _media_to_base64(param: Param, value: object) -> str:
                 f"{param.name}: a str must be base64 text; to send a file pass pathlib.Path(...) or its bytes"
             ) from None
         return value
+    source = _media_source(param, value)
+    if source is not None:
+        return source
     if isinstance(value, (bytes, bytearray, memoryview)):
         raw = value
     elif isinstance(value, os.PathLike):
@@ -68,21 +114,20 @@ def _media_to_base64(param: Param, value: object) -> str:
 
 
 def _may_block(value: object) -> bool:
-    """Whether reading a media argument could stall an event loop: a file not known to be small and regular."""
+    """Whether reading a media argument at once could stall an event loop: a file that is not regular (a FIFO,
+    a device, a pipe) or a stream of unknown origin. A regular file is small (read at once) or streamed."""
     if isinstance(value, (str, bytes, bytearray, memoryview, io.BytesIO)):
         return False
     try:
         if isinstance(value, os.PathLike):
             status = os.stat(value)
-            remaining = status.st_size
         elif callable(getattr(value, "fileno", None)):
             status = os.fstat(value.fileno())  # type: ignore[attr-defined]
-            remaining = status.st_size - value.tell()  # type: ignore[attr-defined]
         else:
-            return callable(getattr(value, "read", None))  # a stream of unknown origin
+            return callable(getattr(value, "read", None))
     except (OSError, ValueError):
         return True  # the read in a thread reports what is wrong
-    return not stat.S_ISREG(status.st_mode) or remaining > _SMALL_FILE
+    return not stat.S_ISREG(status.st_mode)
 
 
 def files_to_read(endpoint: Endpoint[Any], values: Mapping[str, object]) -> bool:
@@ -91,13 +136,17 @@ def files_to_read(endpoint: Endpoint[Any], values: Mapping[str, object]) -> bool
 
 
 def read_files(endpoint: Endpoint[Any], values: Mapping[str, object]) -> dict[str, object]:
-    """`values` with every path or file of a media argument replaced by its bytes (for reading off the loop)."""
+    """`values` with every path or file of a media argument replaced by its bytes, or by the source that
+    streams it (for preparing off the loop: a FIFO or a pipe is read here, once)."""
     read = dict(values)
     for param in endpoint.params:
         value = values[param.name]
         if param.kind != "media" or isinstance(value, (str, bytes, bytearray, memoryview)):
             continue
-        if isinstance(value, os.PathLike):
+        source = _media_source(param, value)
+        if source is not None:
+            read[param.name] = source
+        elif isinstance(value, os.PathLike):
             read[param.name] = _read_path(param, value)
         elif callable(getattr(value, "read", None)):
             read[param.name] = _read_file(param, value)
@@ -136,21 +185,26 @@ def _path_segment(param: Param, value: str) -> str:
     return quote(value, safe="")
 
 
-_CHECKS: dict[str, Callable[[Param, object], str | int]] = {
+_CHECKS: dict[str, Callable[[Param, object], str | int | MediaSource]] = {
     "str": _check_str,
     "int": _check_int,
-    "media": _media_to_base64,
+    "media": _media_argument,
 }
 
 
-def encode_arguments(endpoint: Endpoint[Any], values: Mapping[str, object]) -> tuple[str, bytes]:
-    """Validate `values` (by Python name) and return the route with its path filled in, and the JSON body.
+_MEDIA_MARK = "\x00"  # where a streamed media goes in the JSON text; escaped anywhere else, so unique
+
+
+def encode_arguments(endpoint: Endpoint[Any], values: Mapping[str, object]) -> tuple[str, bytes | StreamedBody]:
+    """Validate `values` (by Python name) and return the route with its path filled in, and the JSON body:
+    bytes, or a `StreamedBody` when it carries large media.
 
     The body is a flat object of strings and ints, so it is written here from escaped fields (the bytes
     `json.dumps(..., separators=(",", ":"))` gives) at a third of json's cost per call.
     """
     route = endpoint.path
     fields: list[str] = []
+    sources: list[MediaSource] = []
     for param in endpoint.params:
         value = values[param.name]
         if value is None:
@@ -162,7 +216,18 @@ def encode_arguments(endpoint: Endpoint[Any], values: Mapping[str, object]) -> t
             route = route.replace(param.placeholder, _path_segment(param, str(checked)))
         elif isinstance(checked, str):
             fields.append(param.json_key + encode_basestring_ascii(checked))
-        else:
+        elif isinstance(checked, int):
             fields.append(param.json_key + int.__repr__(checked))  # as json writes an int, whatever its subclass
+        else:
+            fields.append(param.json_key + '"' + _MEDIA_MARK + '"')
+            sources.append(checked)
     fields.extend(endpoint.json_constants)
-    return route, ("{" + ",".join(fields) + "}").encode("ascii")
+    text = "{" + ",".join(fields) + "}"
+    if not sources:
+        return route, text.encode("ascii")
+    pieces: list[Piece] = []
+    for around, source in zip(text.split(_MEDIA_MARK), [*sources, None], strict=True):
+        pieces.append(around.encode("ascii"))
+        if source is not None:
+            pieces.append(source)
+    return route, StreamedBody(pieces)

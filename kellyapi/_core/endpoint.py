@@ -88,6 +88,11 @@ class Endpoint(Generic[ResultT]):
     models: Literal["image", "chat", "voice"] | None = None  # the model list a model-list route answers with
     json_constants: tuple[str, ...] = attrs.field(init=False, eq=False, repr=False)  # `"name":"value"` each
     has_media: bool = attrs.field(init=False, eq=False, repr=False)  # takes a file: read off the event loop
+    media_field: str | None = attrs.field(init=False, eq=False, repr=False)  # the base64 field a `bytes` result is
+
+    @media_field.default
+    def _base64_result_field(self) -> str | None:
+        return self.result_field if self.result_kind == "bytes" else None
 
     @json_constants.default
     def _encode_constants(self) -> tuple[str, ...]:

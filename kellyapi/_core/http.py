@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import attrs
 
@@ -12,6 +12,10 @@ from kellyapi._core.arguments import encode_arguments
 from kellyapi._core.config import ClientConfig
 from kellyapi._core.endpoint import Endpoint
 from kellyapi._core.redaction import redact_headers, redact_text, redact_value, safe_cause, shorten
+from kellyapi._core.upload import StreamedBody
+
+if TYPE_CHECKING:
+    from kellyapi._core.download import ExtractedMedia
 
 ValueT = TypeVar("ValueT")
 
@@ -31,8 +35,9 @@ class Request:
     route: str
     url: str
     headers: Mapping[str, str]
-    body: bytes | None
+    body: bytes | StreamedBody | None  # a StreamedBody is encoded while it is sent, afresh for each attempt
     form: tuple[FormPart, ...] | None = None  # a multipart upload, which each transport encodes its own way
+    media_field: str | None = None  # the answer's base64 field that the method returns decoded
 
     def __repr__(self) -> str:
         if self.form is not None:
@@ -107,11 +112,17 @@ class Response:
 
     status: int
     headers: Mapping[str, str]
-    body: bytes | bytearray
+    body: bytes | bytearray  # with `media`, the rest of the body: the media field's text taken out
     attempts: int = 1  # the client's attempt that got this answer
+    media: ExtractedMedia | None = None  # a large answer's media, decoded as it arrived
 
     def __repr__(self) -> str:
-        return f"<Response {self.status} ({len(self.body)} bytes)>"
+        return f"<Response {self.status} ({len(self.content)} bytes)>"
+
+    @property
+    def content(self) -> bytes | bytearray:
+        """The body as it came (with the media's text put back, if it was decoded as it arrived)."""
+        return self.body if self.media is None else self.media.put_back(self.body)
 
 
 def build_request(config: ClientConfig, endpoint: Endpoint[Any], values: Mapping[str, object]) -> Request:
@@ -121,4 +132,7 @@ def build_request(config: ClientConfig, endpoint: Endpoint[Any], values: Mapping
         raise errors.InvalidApiKey("No API key: pass api_key=... or set the KELLY_API_KEY environment variable")
     if endpoint.method == "GET":
         return Request(endpoint.method, route, config.base_url + route, config.headers, None)
-    return Request(endpoint.method, route, config.base_url + route, config.json_headers, body)
+    headers = config.json_headers
+    if isinstance(body, StreamedBody):  # its length is declared up front: no chunked encoding
+        headers = {**headers, "Content-Length": str(body.length)}
+    return Request(endpoint.method, route, config.base_url + route, headers, body, None, endpoint.media_field)

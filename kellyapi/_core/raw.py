@@ -43,7 +43,7 @@ class RawResponse(Generic[ResultT]):
     @property
     def content(self) -> bytes:
         """The body as it came."""
-        return bytes(self._response.body)
+        return bytes(self._response.content)
 
     def parse(self) -> ResultT:
         """The method's usual result (decoded once); its typed error if the answer is not what the API promises."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import re
 from typing import cast
 
 from kellyapi import errors
@@ -76,38 +75,6 @@ def error_for_response(request: Request, response: Response) -> errors.BaseError
     )
 
 
-_LARGE_BODY = 1024 * 1024
-_BASE64_TEXT = re.compile(rb"[A-Za-z0-9+/]*={0,2}")
-
-
-def _large_base64_field(body: bytes | bytearray, field: str) -> bytes | None:
-    """Decode a large base64 field straight from the body's bytes, or None to take the plain JSON path.
-
-    json.loads would hold the body, its text and the field's text at once: about 4x an image's size
-    before the decoded bytes. Base64 text holds no quote or backslash, so the field's value is the span
-    up to the next quote; the rest of the document, with that span emptied, must still parse as JSON
-    with the field empty at the top level, or the plain path decides.
-    """
-    found = re.search(rb'"' + re.escape(field.encode()) + rb'"\s*:\s*"', body)
-    if found is None:
-        return None
-    start = found.end()
-    end = body.find(b'"', start)
-    if end < 0 or body.find(b"\\", start, end) >= 0:
-        return None
-    try:
-        rest = parse_json(body[:start] + body[end:])
-    except (ValueError, RecursionError):
-        return None
-    if not isinstance(rest, dict) or rest.get(field) != "":
-        return None
-    value = memoryview(body)[start:end]
-    # base64.b64decode would first copy a memoryview to bytes; check the alphabet here, decode in place.
-    if len(value) % 4 or not _BASE64_TEXT.fullmatch(value):
-        return None
-    return binascii.a2b_base64(value)
-
-
 def decode_json(request: Request, response: Response) -> object:
     """The parsed JSON of a 2xx response (None for an empty body); InvalidContent if it is not JSON."""
     if not response.body and response.status == 204:
@@ -125,10 +92,13 @@ def decode_json(request: Request, response: Response) -> object:
 
 def decode_result(endpoint: Endpoint[ResultT], request: Request, response: Response) -> ResultT:
     """The value the SDK method returns, from a 2xx response; InvalidContent if it is not there."""
-    if endpoint.result_kind == "bytes" and len(response.body) > _LARGE_BODY:
-        decoded = _large_base64_field(response.body, cast(str, endpoint.result_field))
-        if decoded is not None:
-            return cast(ResultT, decoded)
+    if response.media is not None:
+        media = response.media
+        data = decode_json(request, response)
+        if isinstance(data, dict) and data.get(media.field) == "" and media.field == endpoint.media_field:
+            return cast(ResultT, media.data)
+        # The field was not the answer's own (nested, or given twice): judge the body as it came.
+        response = Response(response.status, response.headers, response.content, response.attempts)
     data = decode_json(request, response)
     if endpoint.result_kind == "json":
         return cast(ResultT, data)

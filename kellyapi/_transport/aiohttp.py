@@ -8,7 +8,7 @@ import copy
 import io
 import ssl
 import weakref
-from collections.abc import AsyncGenerator, Callable, Coroutine, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine, Mapping
 from typing import Any, TypeVar
 
 import aiohttp
@@ -18,9 +18,10 @@ from aiohttp.http_exceptions import ContentEncodingError
 
 from kellyapi import errors
 from kellyapi._core.config import DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT
+from kellyapi._core.download import PREALLOCATE_ABOVE, BodyCollector
 from kellyapi._core.http import FormPart, Request, Response
 from kellyapi._core.network import Network, basic_credentials
-from kellyapi._transport.body import PREALLOCATE_ABOVE, Body, BodyCollector
+from kellyapi._core.upload import StreamedBody
 from kellyapi._transport.fork import pools_per_process
 from kellyapi._transport.session import session_source
 
@@ -222,13 +223,30 @@ def _error_for(request: Request, exc: aiohttp.ClientError, stale: bool) -> error
 _LARGE_BODY = 1024 * 1024
 
 
-def _payload(request: Request) -> bytes | io.BytesIO | aiohttp.FormData | None:
+def _payload(request: Request) -> bytes | io.BytesIO | aiohttp.FormData | AsyncIterator[bytes] | None:
     body = request.body
     if request.form is not None:
         return _form_data(request.form)
+    if isinstance(body, StreamedBody):
+        return _streamed(body)
     if body is not None and len(body) > _LARGE_BODY:
         return io.BytesIO(body)
     return body
+
+
+async def _streamed(body: StreamedBody) -> AsyncIterator[bytes]:
+    """One pass over a streamed body (its Content-Length is in the request's headers)."""
+    chunks = body.chunks()
+    try:
+        if body.reads_files:  # a read may wait on a disk: in a thread, as aiohttp reads a file body
+            while (chunk := await asyncio.to_thread(next, chunks, None)) is not None:
+                yield chunk
+        else:
+            for chunk in chunks:
+                yield chunk
+    finally:
+        with contextlib.suppress(ValueError):  # still reading in a thread: the file closes when it is done
+            chunks.close()
 
 
 def _form_data(parts: tuple[FormPart, ...]) -> aiohttp.FormData:
@@ -378,13 +396,14 @@ class AsyncTransport:
                 # aiohttp decodes a compressed body; its declared length counts the encoded bytes.
                 declared = None if "Content-Encoding" in response.headers else response.content_length
                 if declared is not None and declared <= self._read_at_once:
-                    body: Body = await response.read()  # one small read; aiohttp stops at the declared length
-                else:
-                    body = await self._read_in_chunks(request, response, declared)
-                return Response(response.status, response.headers, body)
+                    # One small read; aiohttp stops at the declared length.
+                    return Response(response.status, response.headers, await response.read())
+                return await self._read_in_chunks(request, response, declared)
         except asyncio.TimeoutError:
             raise request.timed_out(timeout) from None
         except aiohttp.ClientError as exc:
+            if isinstance(exc.__cause__, errors.InvalidRequest):  # a streamed file could not be read
+                raise exc.__cause__ from None
             connector = session.connector
             used = (
                 connector.used_by(asyncio.current_task(), handed_out_before)
@@ -395,11 +414,14 @@ class AsyncTransport:
             cause = request.cause(exc)
         raise error from cause  # outside the except block, so a cause that showed the key is not its context
 
-    async def _read_in_chunks(self, request: Request, response: aiohttp.ClientResponse, declared: int | None) -> Body:
-        collector = BodyCollector(request, declared, self._max_response_bytes)
+    async def _read_in_chunks(
+        self, request: Request, response: aiohttp.ClientResponse, declared: int | None
+    ) -> Response:
+        status = response.status
+        collector = BodyCollector(request, declared, self._max_response_bytes, success=200 <= status < 300)
         async for chunk in response.content.iter_any():
             collector.add(chunk)
-        return collector.body()
+        return collector.response(status, response.headers)
 
     async def sleep(self, seconds: float) -> None:
         """Wait between attempts without blocking the event loop."""

@@ -11,7 +11,7 @@ import ssl
 import threading
 import time
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeVar
 
 import urllib3
@@ -20,9 +20,10 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from kellyapi import errors
 from kellyapi._core.config import DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT
+from kellyapi._core.download import BodyCollector
 from kellyapi._core.http import Request, Response
 from kellyapi._core.network import Network, basic_credentials
-from kellyapi._transport.body import Body, BodyCollector
+from kellyapi._core.upload import StreamedBody
 from kellyapi._transport.fork import pools_per_process
 from kellyapi._transport.session import session_source
 
@@ -40,7 +41,7 @@ NO_RETRIES = urllib3.Retry(total=False, redirect=False)
 class Attempt:
     """The attempt a thread has under way: its deadline (time.monotonic()), and what its connection did."""
 
-    __slots__ = ("deadline", "fresh_connection", "received", "request", "reused")
+    __slots__ = ("connection", "deadline", "fresh_connection", "received", "request", "reused")
 
     def __init__(self) -> None:
         # One object per thread, reused (a thread has one attempt at a time): send() sets every field.
@@ -49,6 +50,7 @@ class Attempt:
         self.reused = False
         self.received = 0  # bytes of an answer read on this attempt's connection
         self.request: Request | None = None
+        self.connection: Any = None  # the SDK pool's connection it went out on
 
     @property
     def stale(self) -> bool:
@@ -157,6 +159,8 @@ class _GuardedPool:
     def _get_conn(self, timeout: float | None = None) -> Any:
         conn = super()._get_conn(timeout)  # type: ignore[misc]
         attempt = _CURRENT.attempt
+        if attempt is not None:
+            attempt.connection = conn
         if attempt is not None and getattr(conn, "sock", None) is not None:
             if attempt.fresh_connection:
                 conn.close()  # resending after a stale connection: no other pooled one either
@@ -236,6 +240,8 @@ def _error_for(
     if isinstance(exc, urllib3.exceptions.SSLError) and _is_certificate_failure(exc):
         return request.failed(exc, deterministic=True)
     inner = _inner(exc) if isinstance(exc, urllib3.exceptions.ProtocolError) else None
+    if isinstance(inner, TimeoutError):  # while the body was sent (reads time out as ReadTimeoutError)
+        return request.timed_out(timeout)
     if _is_bad_chunk_size(inner):
         return request.broken(exc)
     if isinstance(inner, http.client.HTTPException) and not isinstance(
@@ -254,6 +260,18 @@ def _multipart(request: Request) -> tuple[bytes, Mapping[str, str]]:
         fields.append(field)
     body, content_type = urllib3.encode_multipart_formdata(fields)
     return body, {**request.headers, "Content-Type": content_type}
+
+
+def _upload(body: StreamedBody, attempt: Attempt) -> Iterator[bytes]:
+    """One pass over a streamed body, each chunk sent within the time left until the call's deadline."""
+    for chunk in body.chunks():
+        remaining = attempt.deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError("the call's deadline passed while the body was sent")
+        sock = getattr(attempt.connection, "sock", None)
+        if sock is not None:
+            sock.settimeout(remaining)  # a socket timeout bounds one send, not the body
+        yield chunk
 
 
 class ThreadWaker:
@@ -346,9 +364,16 @@ class SyncTransport:
         attempt.reused = False
         attempt.received = 0
         attempt.request = request
+        attempt.connection = None
         current.attempt = attempt
         try:
-            payload, headers = (request.body, request.headers) if request.form is None else _multipart(request)
+            payload: bytes | Iterator[bytes] | None
+            if request.form is not None:
+                payload, headers = _multipart(request)
+            elif isinstance(request.body, StreamedBody):
+                payload, headers = _upload(request.body, attempt), request.headers
+            else:
+                payload, headers = request.body, request.headers
             response = self._session().request(
                 request.method,
                 request.url,
@@ -360,7 +385,7 @@ class SyncTransport:
                 preload_content=False,
             )
             try:
-                body = self._read_capped(request, response, deadline, timeout)
+                answer = self._read_capped(request, response, deadline, timeout)
             except BaseException:
                 response.close()  # a half-read connection must not go back to the pool
                 raise
@@ -370,14 +395,14 @@ class SyncTransport:
             error = _error_for(request, exc, attempt, timeout)
             cause = request.cause(exc)
         else:
-            return Response(response.status, response.headers, body)
+            return answer
         finally:
             current.attempt = None
         raise error from cause  # outside the except block, so a cause that showed the key is not its context
 
     def _read_capped(
         self, request: Request, response: urllib3.BaseHTTPResponse, deadline: float, timeout: float
-    ) -> Body:
+    ) -> Response:
         # With the SDK's own pool every socket read is bounded by the deadline (_DeadlineReader); a pool
         # passed as session= has plain urllib3 connections, so bound the body's reads here too.
         # urllib3 looks up Content-Encoding and passes each read through its decoder's buffer even when
@@ -390,6 +415,7 @@ class SyncTransport:
         # The SDK's own connections read against the deadline already (_DeadlineReader).
         sock = None if self._owned is not None else getattr(getattr(response, "connection", None), "sock", None)
         collector: BodyCollector | None = None
+        status = response.status
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -399,12 +425,12 @@ class SyncTransport:
             chunk = response.read1(READ_CHUNK)
             if collector is None:
                 if len(chunk) == declared:
-                    return chunk  # a short answer arrives whole in the first read
-                collector = BodyCollector(request, declared, self._max_response_bytes)
+                    return Response(status, response.headers, chunk)  # a short answer arrives whole in one read
+                collector = BodyCollector(request, declared, self._max_response_bytes, success=200 <= status < 300)
             if chunk:
                 collector.add(chunk)
             if not chunk or collector.complete:  # a complete body needs no second, empty read
-                return collector.body()
+                return collector.response(status, response.headers)
 
     def sleep(self, seconds: float) -> None:
         """Wait between attempts."""

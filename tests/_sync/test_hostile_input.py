@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from kellyapi import SyncKellyAPI, errors
 from kellyapi._core.api_spec import ENDPOINTS
 from kellyapi._core.http import Response
+from kellyapi._core.upload import StreamedBody
 from kellyapi.sandbox.models import ModelLists
 from kellyapi.sandbox.validation import validate
 from tests._sync.helpers import recording_requests
@@ -115,6 +116,7 @@ def test_any_arguments_give_a_typed_error_or_a_request_the_spec_accepts(method: 
         assert request.url == "https://api.test/" + request.route
         assert not re.search(r"[\s#?]", request.url)
         assert all("\r" not in value and "\n" not in value for value in request.headers.values())
-        body = None if request.body is None else json.loads(request.body)
+        sent = request.body.assemble() if isinstance(request.body, StreamedBody) else request.body
+        body = None if sent is None else json.loads(sent)
         problems = validate(endpoint, path_values(endpoint.path, request.route), body, ModelLists())
         assert wire_problems(problems) == []
