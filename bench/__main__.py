@@ -29,7 +29,7 @@ from typing import Any
 
 import attrs
 
-from bench import rate_limits
+from bench import media, rate_limits
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKER = ROOT / "bench" / "worker.py"
@@ -120,6 +120,21 @@ def run_worker(python: str, contender: str, mode: str, url: str, *sizes: int, en
     )
     if done.returncode != 0:
         raise RuntimeError(f"{contender} {mode} failed:\n{done.stderr}")
+    return json.loads(done.stdout)
+
+
+def run_media_worker(contender: str, scenario: str, url: str, image: str, timed_calls: int) -> Any:
+    """One media measurement (bench/media.py) in a fresh interpreter, on the worker core."""
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.media", "--worker", contender, scenario, url, image, str(timed_calls)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        preexec_fn=lambda: _pin(WORKER_CPU),
+        timeout=600,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"{contender} {scenario} failed:\n{done.stderr}")
     return json.loads(done.stdout)
 
 
@@ -220,6 +235,7 @@ class Bench:
         self.workdir = workdir
         self.figures: dict[tuple[str, str, str], Figure] = {}
         self.rate_outcomes: list[rate_limits.Outcome] = []
+        self.media_outcomes: list[media.Outcome] = []
         self.env = {**os.environ, "PYTHONPATH": str(ROOT)}
         self.old_python: str | None = None
 
@@ -316,13 +332,10 @@ class Bench:
                 )
                 self.record("import", "import", module, float(done.stdout))
 
-    def memory(self) -> None:
+    def media(self) -> None:
+        quick = self.plan is QUICK
         with server(None) as url:
-            for _ in range(max(1, self.plan.rounds // 2)):
-                for contender in ("kellyapi", "kellyapi-sync"):
-                    got = run_worker(sys.executable, contender, "memory", url, env=self.env)
-                    self.record("memory", "traced", contender, got["traced_peak"] / got["payload"])
-                    self.record("memory", "rss", contender, got["rss_growth"] / got["payload"])
+            self.media_outcomes = media.run(url, 1 if quick else 3, 1 if quick else 3, run_media_worker)
 
     def rate_limits(self) -> None:
         self.rate_outcomes = rate_limits.run(quick=self.plan is QUICK)
@@ -330,7 +343,7 @@ class Bench:
     def run(self) -> None:
         if self.plan.with_old_client:
             self.old_python = old_client_python(self.workdir)
-        for step in (self.latency, self.throughput, self.instructions, self.imports, self.memory, self.rate_limits):
+        for step in (self.latency, self.throughput, self.instructions, self.imports, self.media, self.rate_limits):
             started = time.monotonic()
             step()
             print(f"  {step.__name__}: {time.monotonic() - started:.0f} s", file=sys.stderr, flush=True)
@@ -408,15 +421,7 @@ def render(bench: Bench) -> str:
         within = not met and (ratio + noise >= goal if higher else ratio - noise <= goal)
         verdict = "yes" if met else ("within noise" if within else "**no**")
         lines.append(f"| {label} | {ratio:.3f} | {noise:.3f} | {'≥' if higher else '≤'} {goal} | {verdict} |")
-    for contender in ("kellyapi", "kellyapi-sync"):
-        if ("memory", "traced", contender) in bench.figures:
-            traced = bench.figures[("memory", "traced", contender)].value
-            rss = bench.figures[("memory", "rss", contender)].value
-            verdict = "yes" if traced <= 3 else "**no**"
-            lines.append(
-                f"| {contender}: peak memory of a 30 MiB image, x payload (tracemalloc; RSS growth {rss:.2f}x)"
-                f" | {traced:.2f} | | ≤ 3 | {verdict} |"
-            )
+    lines += ["| " + " | ".join(row) + " |" for row in media.verdicts(bench.media_outcomes)]
     for verdict_row in rate_limits.verdicts(bench.rate_outcomes):
         label, value, goal, met = verdict_row.strip("|").split(" | ")
         lines.append(f"| {label.strip()} | {value} | | {goal} | {met.strip()} |")
@@ -461,6 +466,7 @@ def render(bench: Bench) -> str:
             raw = bench.figures.get(("instructions", row, raw_of.get(contender, contender)))
             ratio = f"{figure.value / raw.value:.3f}" if raw is not None and contender in raw_of else ""
             lines.append(f"| {contender} | {row} | {figure.value:,.0f} ± {figure.noise:.2%} | {ratio} |")
+    lines += ["", media.render(bench.media_outcomes).rstrip("\n")]
     lines += ["", rate_limits.render(bench.rate_outcomes).rstrip("\n")]
     imports = [bench.figures.get(("import", "import", module)) for module in ("kellyapi", "aiohttp")]
     if all(imports):

@@ -1,7 +1,8 @@
 """A server that answers at once, so a benchmark measures the client alone.
 
 Raw asyncio, HTTP/1.1 keep-alive, one canned answer per route: `POST /chat/...` gets a short chat
-answer, `POST /image/generate` a 30 MiB image in its base64 JSON. Plain or TLS. Run as
+answer, `POST /image/generate` a 30 MiB image in its base64 JSON, `POST /image/upscale` a small image
+(whatever it was sent: an upload's body is counted, not kept). Plain or TLS. Run as
 `python -m bench.server [--certfile F --keyfile F]`; it prints its port on the first line of stdout.
 """
 
@@ -29,8 +30,8 @@ def _response(payload: bytes) -> bytes:
     return head.encode("ascii") + payload
 
 
-def _image_answer() -> bytes:
-    image = b"\x89PNG\r\n\x1a\n" + bytes(IMAGE_BYTES - 8)
+def _image_answer(size: int) -> bytes:
+    image = b"\x89PNG\r\n\x1a\n" + bytes(size - 8)
     return _response(json.dumps({"image": base64.b64encode(image).decode("ascii")}).encode("ascii"))
 
 
@@ -41,8 +42,16 @@ class _Http(asyncio.Protocol):
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
         self.buffer = b""
+        self.body_left = 0  # bytes of the current request's body still to come
+        self.answer = b""  # for the current request, once its body is in
 
     def data_received(self, data: bytes) -> None:
+        if self.body_left:
+            if len(data) < self.body_left:
+                self.body_left -= len(data)
+                return
+            data, self.body_left = data[self.body_left :], 0
+            self.transport.write(self.answer)
         self.buffer += data
         while True:
             end = self.buffer.find(b"\r\n\r\n")
@@ -54,17 +63,23 @@ class _Http(asyncio.Protocol):
                 name, _, value = line.partition(":")
                 if name.strip().lower() == "content-length":
                     length = int(value)
+            path = head.split(" ", 2)[1]
+            self.answer = self.answers.get(path.lstrip("/").encode(), self.answers[b"chat"])
             if len(self.buffer) < end + 4 + length:
+                self.body_left = end + 4 + length - len(self.buffer)
+                self.buffer = b""
                 return
             self.buffer = self.buffer[end + 4 + length :]
-            path = head.split(" ", 2)[1]
-            key = b"image" if path.endswith("/image/generate") else b"chat"
-            self.transport.write(self.answers[key])
+            self.transport.write(self.answer)
 
 
 async def serve(tls: ssl.SSLContext | None) -> None:
     """Serve on a free loopback port until killed; print the port first."""
-    _Http.answers = {b"chat": _response(json.dumps(CHAT_ANSWER).encode()), b"image": _image_answer()}
+    _Http.answers = {
+        b"chat": _response(json.dumps(CHAT_ANSWER).encode()),
+        b"image/generate": _image_answer(IMAGE_BYTES),
+        b"image/upscale": _image_answer(64),
+    }
     server = await asyncio.get_running_loop().create_server(_Http, "127.0.0.1", 0, ssl=tls, backlog=1024)
     print(server.sockets[0].getsockname()[1], flush=True)
     await server.serve_forever()

@@ -5,8 +5,7 @@ original 0.0.2.5 client from its own venv (where `import kellyapi` is that clien
 
 Contenders: kellyapi, aiohttp (one raw ClientSession), kellyapi-sync, urllib3 (one raw PoolManager),
 old-kellyapi. Modes: `latency N`, `throughput CONCURRENCY CALLS`, `instructions CONCURRENCY CALLS` (the
-throughput run between two `getppid()` marks, for `valgrind --tool=callgrind --dump-before=getppid`),
-`memory` (kellyapi and kellyapi-sync).
+throughput run between two `getppid()` marks, for `valgrind --tool=callgrind --dump-before=getppid`).
 Every contender makes the same call: POST chat/chatgpt with a JSON prompt, returning the answer's text.
 """
 
@@ -181,62 +180,9 @@ def sync_instructions(call: SyncCall, threads: int, calls: int) -> dict[str, Any
     return {"calls": calls}
 
 
-def _current_rss() -> int:
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
-def memory(name: str, url: str) -> dict[str, Any]:
-    """Peak memory of one generate call that receives a 30 MiB image: RSS growth, then tracemalloc's peak.
-
-    Both are taken around the call itself, on a client that already made one small call (imports, pools
-    and caches are not the call's memory).
-    """
-    import resource
-    import tracemalloc
-
-    def measure(generate: Callable[[], bytes]) -> dict[str, Any]:
-        rss_before = _current_rss()
-        image = generate()
-        rss_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-        assert len(image) == 30 * 1024 * 1024
-        del image
-        tracemalloc.start()
-        image = generate()
-        _, traced_peak = tracemalloc.get_traced_memory()
-        tracemalloc.stop()
-        return {"payload": len(image), "traced_peak": traced_peak, "rss_growth": rss_peak - rss_before}
-
-    if name == "kellyapi":
-        from kellyapi import KellyAPI
-
-        async def run() -> dict[str, Any]:
-            async with KellyAPI(KEY, url) as api:
-                await api.llm("warm up")
-                loop = asyncio.get_running_loop()
-                with ThreadPoolExecutor(1) as pool:  # the call runs on this loop while a thread waits for it
-                    return await loop.run_in_executor(
-                        pool,
-                        lambda: measure(
-                            lambda: asyncio.run_coroutine_threadsafe(
-                                api.generate("big", width=64, height=64), loop
-                            ).result()
-                        ),
-                    )
-
-        return asyncio.run(run())
-    from kellyapi import SyncKellyAPI
-
-    with SyncKellyAPI(KEY, url) as api:
-        api.llm("warm up")
-        return measure(lambda: api.generate("big", width=64, height=64))
-
-
 def measure(name: str, mode: str, url: str, sizes: list[int]) -> dict[str, Any]:
     """One contender's measurement, on a client made for it and closed after."""
     stack: list[Any] = []
-    if mode == "memory":
-        return memory(name, url)
     if name in ASYNC:
 
         async def run() -> dict[str, Any]:

@@ -18,7 +18,7 @@ from typing import IO, Any, Union
 from kellyapi import errors
 
 STREAM_ABOVE = 1024 * 1024  # media up to this size is encoded at once: cheaper, and what cassettes record
-CHUNK = 3 * 256 * 1024  # raw bytes per chunk: a multiple of 3, so only the last chunk's base64 is padded
+CHUNK = 3 * 128 * 1024  # raw bytes per chunk: a multiple of 3, so only the last chunk's base64 is padded
 
 
 def base64_length(size: int) -> int:

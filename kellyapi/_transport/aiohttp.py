@@ -241,6 +241,7 @@ async def _streamed(body: StreamedBody) -> AsyncIterator[bytes]:
         if body.reads_files:  # a read may wait on a disk: in a thread, as aiohttp reads a file body
             while (chunk := await asyncio.to_thread(next, chunks, None)) is not None:
                 yield chunk
+                del chunk  # sent (or copied to the socket's buffer): let it go before the next is read
         else:
             for chunk in chunks:
                 yield chunk
