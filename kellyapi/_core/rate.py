@@ -9,8 +9,9 @@ Three phases, each cheaper to leave than the last:
   call costs one attribute check, as if there were no controller.
 - **paced**, from the first 429 on (or from the start, with `max_rate=`): a `Retry-After` (or the
   retry's backoff) pauses every call of the client, not only the refused one; sends are spaced by a
-  token bucket at `rate` calls a second (GCRA) with a second's worth of burst after the first pause (it
-  refilled the API's bucket too) and none after a later one (the pace before it was too high), each
+  token bucket at `rate` calls a second (GCRA) with half a second's worth of burst after the first pause
+  (it refilled the API's bucket too, which other clients of the key may draw on as well) and none after
+  a later one (the pace before it was too high), each
   call waiting for its turn: a wait, not a retry, counted against its own timeout. The first rate
   is 95 % of what the API accepted in the two seconds before the first pause ended; each later wave of
   refusals cuts it by 15 % (or to what the API accepted, if less), and each second in which calls
@@ -37,7 +38,10 @@ _WINDOW = 2.0  # seconds over which the accepted calls are counted
 _PROBE_STEP = 0.1  # the rate grows 10 %, then 20 %... after each epoch without a refusal, while calls waited
 _SLOW_DOWN = 0.85  # the rate kept after a new wave of refusals
 _BACK_OFF = 0.95  # the share of the accepted rate a client starts pacing at
-_BURST_SECONDS = 1.0  # the burst allowed after an idle spell, in seconds of the rate
+# The burst allowed after an idle spell, in seconds of the rate: half of what the API's bucket refilled, since
+# the clients of other processes sharing the key resume into the same bucket (a whole second's worth each
+# was refused by the handful with four processes).
+_BURST_SECONDS = 0.5
 _COLD_BACKSTOP = 1.0  # seconds a cold call out of starts waits at most before asking again (it is woken)
 MIN_RATE = 0.2  # calls a second: at worst one call every five seconds, so a recovered API is noticed
 
@@ -161,8 +165,8 @@ class RateController:
             self._paused_until = max(self._paused_until, now + pause)
             woken = self._free_sleepers()  # the cold calls ask again, and now wait for the pause
             # The slots booked before the pause are void (their calls ask again). After the first pause a
-            # second's worth may go at once, as the API's bucket refilled meanwhile; after a later wave the
-            # pace resumes without that burst, since the pace before it was too high.
+            # burst may go at once, as the API's bucket refilled meanwhile; after a later wave the pace
+            # resumes without it, since the pace before it was too high.
             self._theoretical = self._paused_until + (_BURST_SECONDS - 1.0 / self.rate if later_wave else 0.0)
         for wake in woken:
             wake()

@@ -260,15 +260,17 @@ class SyncClient:
         """Wait for the call's turn: when it may send, and whether it waited for a paced turn; RateLimitError
         if no turn comes before its deadline.
 
-        sat_out: the pause the call has just waited out after its own 429 (what is left of it is not
-        waited again).
+        sat_out: the pause the call has just waited out after its own 429. The call still asks for a turn
+        like every other: the refused calls of a wave all wake together, and going at once would refuse
+        them together again. Only a pause left as long as the one it sat out (its sleep passed no time: a
+        test's stand-in) is not waited twice.
         """
         pace = self._rate
         waited = sat_out > 0
         while True:
             now = time.monotonic()
             wait, booked = pace.turn(now)
-            if wait <= 0 or (sat_out and not booked):
+            if wait <= 0 or (sat_out and not booked and pace.pause_left(now) >= sat_out / 2):
                 return now, waited and pace.engaged
             sat_out = 0.0
             if not booked and not pace.engaged:  # a new client's call waits to be woken when a start frees up

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from kellyapi import SyncKellyAPI, errors
+from kellyapi._core import rate
 from kellyapi.testing import KellySandbox
 from tests.concurrently import thread_calls
 
@@ -21,6 +22,26 @@ def test_every_call_succeeds_under_the_rate_limit_with_default_settings(kelly_sa
     statuses = [request.status for request in kelly_sandbox.requests]
     assert statuses.count(200) == 40
     assert statuses.count(429) < 40, "the pace learned from the first 429s keeps most calls from being refused"
+
+
+def test_a_client_past_its_cold_start_is_refused_once_per_call_of_a_burst_then_paced(
+    kelly_sandbox: KellySandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(rate, "OPEN_AFTER", 8)  # fewer calls to stop counting, and well under the limit's rate
+    with SyncKellyAPI() as api:
+        for _ in range(8):
+            api.sd_models()
+        assert not api._rate.active
+        kelly_sandbox.limit_rate(10, latency=0.05)
+        before = len(kelly_sandbox.requests)
+        results = thread_calls([lambda i=i: api.llm(f"call {i}") for i in range(40)])
+
+    assert [type(result) for result in results] == [str] * 40
+    statuses = [request.status for request in kelly_sandbox.requests[before:]]
+    assert statuses.count(200) == 40
+    # The burst meets the limit unguarded: at most each call beyond the bucket is refused, once. Its
+    # refused calls then wait for paced turns rather than all going again when their pause ends.
+    assert statuses.count(429) <= 40 - 10 + 3
 
 
 def test_each_call_on_its_own_fails_where_the_pace_succeeds(kelly_sandbox: KellySandbox) -> None:
