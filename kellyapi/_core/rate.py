@@ -4,14 +4,15 @@ passes the time; shared by every task (and thread) of a client, so they stop ham
 Three phases, each cheaper to leave than the last:
 
 - **cold**: a new client starts a few calls at once, then one and a half more for each success (TCP's
-  slow start, counted in calls): a burst against an API that is already at its limit is refused by the handful,
-  not by the hundred. After `OPEN_AFTER` successes with no 429 the client is **open**: from then on a
-  call costs one attribute check, as if there were no controller.
+  slow start, counted in calls), spread over the round trip rather than sent together (TCP's pacing):
+  a burst against an API that is already at its limit is refused by the handful, not by the hundred,
+  and the first 429 comes back before most of a round has gone. After `OPEN_AFTER` successes with no
+  429 the client is **open**: from then on a call costs one attribute check, as if there were no
+  controller.
 - **paced**, from the first 429 on (or from the start, with `max_rate=`): a `Retry-After` (or the
   retry's backoff) pauses every call of the client, not only the refused one; sends are spaced by a
-  token bucket at `rate` calls a second (GCRA) with half a second's worth of burst after the first pause
-  (it refilled the API's bucket too, which other clients of the key may draw on as well) and none after
-  a later one (the pace before it was too high), each
+  token bucket at `rate` calls a second (GCRA) with a second's worth of burst after the first pause (it
+  refilled the API's bucket too) and none after a later one (the pace before it was too high), each
   call waiting for its turn: a wait, not a retry, counted against its own timeout. The first rate
   is 95 % of what the API accepted in the two seconds before the first pause ended; each later wave of
   refusals cuts it by 15 % (or to what the API accepted, if less), and each second in which calls
@@ -38,10 +39,7 @@ _WINDOW = 2.0  # seconds over which the accepted calls are counted
 _PROBE_STEP = 0.1  # the rate grows 10 %, then 20 %... after each epoch without a refusal, while calls waited
 _SLOW_DOWN = 0.85  # the rate kept after a new wave of refusals
 _BACK_OFF = 0.95  # the share of the accepted rate a client starts pacing at
-# The burst allowed after an idle spell, in seconds of the rate: half of what the API's bucket refilled, since
-# the clients of other processes sharing the key resume into the same bucket (a whole second's worth each
-# was refused by the handful with four processes).
-_BURST_SECONDS = 0.5
+_BURST_SECONDS = 1.0  # the burst allowed after an idle spell, in seconds of the rate
 _COLD_BACKSTOP = 1.0  # seconds a cold call out of starts waits at most before asking again (it is woken)
 MIN_RATE = 0.2  # calls a second: at worst one call every five seconds, so a recovered API is noticed
 
@@ -60,6 +58,8 @@ class RateController:
         self._paused_until = 0.0
         self._starts = 0  # cold: calls started
         self._successes = 0  # cold: calls answered without a 429
+        self._round_trip = 0.0  # cold: the shortest time a call took to be answered (0: none yet)
+        self._next_cold_start = 0.0  # cold: the earliest time of the next start
         self._sleepers: collections.deque[Callable[[], object]] = collections.deque()  # cold calls waiting
         self._accepted_sends: collections.deque[float] = collections.deque()  # send times, last seconds
         self._epoch_start = 0.0
@@ -78,9 +78,13 @@ class RateController:
             if not self.active:  # opened while the call waited
                 return 0.0, True
             if not self.engaged:
-                if self._starts < INITIAL_STARTS + _COLD_GROWTH * self._successes:
+                allowed = INITIAL_STARTS + _COLD_GROWTH * self._successes
+                if self._starts < allowed:
                     self._starts += 1
-                    return 0.0, True
+                    # The round's starts spread over a round trip: the window's worth, no faster.
+                    start = max(now, self._next_cold_start)
+                    self._next_cold_start = start + self._round_trip / allowed
+                    return start - now, True
                 return _COLD_BACKSTOP, False
             self._new_epoch_if_due(now)
             if now < self._paused_until:
@@ -122,6 +126,9 @@ class RateController:
                 self._successes += 1
                 if self._successes >= OPEN_AFTER:
                     self.active = False
+                took = now - sent
+                if took > 0 and (not self._round_trip or took < self._round_trip):
+                    self._round_trip = took
             self._accepted_sends.append(sent)
             self._new_epoch_if_due(now)
             woken = self._free_sleepers()

@@ -22,6 +22,19 @@ def test_a_cold_client_starts_a_few_calls_then_more_for_each_success_and_opens()
     assert pace.turn(0.2) == (0.0, True)
 
 
+def test_a_cold_clients_new_starts_are_spread_over_a_round_trip() -> None:
+    pace = RateController()
+    assert [pace.turn(0.0) for _ in range(INITIAL_STARTS)] == [(0.0, True)] * INITIAL_STARTS, "no round trip known"
+    for _ in range(INITIAL_STARTS):
+        pace.accepted(0.3, sent=0.0)  # each took 0.3 s: 1.5 more starts per success, 10 in all
+    turns = [pace.turn(0.3) for _ in range(6)]
+    assert all(booked for _, booked in turns)
+    assert [wait for wait, _ in turns] == pytest.approx([0.3 / 10 * index for index in range(6)]), (
+        "the window's worth per round trip, not all at once: a first 429 comes back before most are sent"
+    )
+    assert not pace.turn(0.3)[1], "out of starts"
+
+
 def test_a_call_that_fails_otherwise_gives_its_start_back() -> None:
     pace = RateController()
     for _ in range(INITIAL_STARTS):
@@ -48,8 +61,8 @@ def test_a_429_pauses_every_call_then_sends_are_paced_at_what_the_api_accepted()
         starts.append(2.0 + wait)
     assert len(starts) > pace.rate
     assert pace.rate == pytest.approx(20 / 2 * 0.95), "the rate accepted over the last two seconds, a little under"
-    burst = int(pace.rate / 2)
-    assert starts[:burst] == [2.0] * burst, "after a pause, half a second's worth may go at once"
+    burst = int(pace.rate)
+    assert starts[:burst] == [2.0] * burst, "after a pause, a second's worth may go at once"
     gaps = {round(b - a, 6) for a, b in zip(starts[burst:-1], starts[burst + 1 :], strict=True)}
     assert gaps == {round(1 / pace.rate, 6)}, "then one every 1/rate seconds"
 
