@@ -175,7 +175,7 @@ def run(quick: bool) -> list[Outcome]:
     return outcomes
 
 
-ONE_CLIENT = ("200 gathered calls, one KellyAPI", "32 threads, one SyncKellyAPI", "60 gathered calls, one KellyAPI")
+ONE_CLIENT = ("200 gathered calls, one KellyAPI", "32 threads, one SyncKellyAPI")
 PROCESSES = "4 processes, a KellyAPI each"
 
 
@@ -189,7 +189,10 @@ def verdicts(outcomes: list[Outcome]) -> list[str]:
 
     failed = sum(outcome.failed for outcome in ours)
     row("rate limit: calls failed, default client, every scenario", str(failed), "0", failed == 0)
-    for outcome in ours:
+    # The time and refusal targets are set for 200 calls; --quick's reduced run is shown in the table but
+    # not judged: there the cold start's round trips and the first pause weigh several times more.
+    judged = [outcome for outcome in ours if outcome.calls >= 200]
+    for outcome in judged:
         goal = 1.3 if outcome.scenario == PROCESSES else 1.15 if outcome.scenario in ONE_CLIENT else None
         if goal is not None:
             row(
@@ -198,9 +201,7 @@ def verdicts(outcomes: list[Outcome]) -> list[str]:
                 f"≤ {goal}",
                 outcome.ratio <= goal,
             )
-    for outcome in ours:
-        if outcome.calls < 200:  # a reduced run: its cold start weighs more than in the target's 200 calls
-            continue
+    for outcome in judged:
         share = outcome.refused_share
         row(f"rate limit: requests refused, {outcome.scenario}", f"{share:.1%}", "≤ 10%", share <= 0.10)
     return rows
