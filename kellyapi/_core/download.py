@@ -43,6 +43,11 @@ class ExtractedMedia:
     offset: int
     last_group: bytes  # the text of the final base64 group, as sent (padding bits may differ from canonical)
 
+    @property
+    def text_length(self) -> int:
+        """The length of the base64 text that was taken out (worked out, not rebuilt)."""
+        return (len(self.data) - self._last_bytes()) // 3 * 4 + len(self.last_group)
+
     def _last_bytes(self) -> int:
         return len(binascii.a2b_base64(self.last_group)) if self.last_group else 0
 

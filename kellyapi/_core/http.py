@@ -117,7 +117,8 @@ class Response:
     media: ExtractedMedia | None = None  # a large answer's media, decoded as it arrived
 
     def __repr__(self) -> str:
-        return f"<Response {self.status} ({len(self.content)} bytes)>"
+        size = len(self.body) if self.media is None else len(self.body) + self.media.text_length
+        return f"<Response {self.status} ({size} bytes)>"
 
     @property
     def content(self) -> bytes | bytearray:
