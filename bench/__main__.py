@@ -235,6 +235,7 @@ class Bench:
         self.workdir = workdir
         self.figures: dict[tuple[str, str, str], Figure] = {}
         self.rate_outcomes: list[rate_limits.Outcome] = []
+        self.rate_checks: list[rate_limits.Check] = []
         self.media_outcomes: list[media.Outcome] = []
         self.env = {**os.environ, "PYTHONPATH": str(ROOT)}
         self.old_python: str | None = None
@@ -338,7 +339,7 @@ class Bench:
             self.media_outcomes = media.run(url, 1 if quick else 3, 1 if quick else 3, run_media_worker)
 
     def rate_limits(self) -> None:
-        self.rate_outcomes = rate_limits.run(quick=self.plan is QUICK)
+        self.rate_outcomes, self.rate_checks = rate_limits.run(quick=self.plan is QUICK)
 
     def run(self) -> None:
         if self.plan.with_old_client:
@@ -422,7 +423,7 @@ def render(bench: Bench) -> str:
         verdict = "yes" if met else ("within noise" if within else "**no**")
         lines.append(f"| {label} | {ratio:.3f} | {noise:.3f} | {'≥' if higher else '≤'} {goal} | {verdict} |")
     lines += ["| " + " | ".join(row) + " |" for row in media.verdicts(bench.media_outcomes)]
-    for verdict_row in rate_limits.verdicts(bench.rate_outcomes):
+    for verdict_row in rate_limits.verdicts(bench.rate_outcomes, bench.rate_checks):
         label, value, goal, met = verdict_row.strip("|").split(" | ")
         lines.append(f"| {label.strip()} | {value} | | {goal} | {met.strip()} |")
     lines += ["", "Per call (median of rounds; ± the spread over rounds):", ""]

@@ -14,7 +14,7 @@ class BaseError(Exception):
     """Anything that went wrong in a Kelly API call."""
 
     message = "The Kelly API call failed"
-    # Set by the transports for the retry policy (kellyapi._core.retry):
+    # Set by the transports for the retry policy (kellyapi._core.policy.retry):
     _stale_connection = False  # failed on a reused pooled connection before any byte of an answer arrived
     _deterministic = False  # the same request would fail the same way again: never retried
 

@@ -13,7 +13,7 @@ import attrs
 
 from kellyapi import errors
 from kellyapi._core.network import Network, network_for
-from kellyapi._core.retry import RetryPolicy
+from kellyapi._core.policy.retry import RetryPolicy
 from kellyapi._core.shown import shown
 from kellyapi._version import __version__
 

@@ -10,8 +10,8 @@ from typing import cast
 from kellyapi import errors
 from kellyapi._core.endpoint import Endpoint, ResultT
 from kellyapi._core.http import Request, Response
+from kellyapi._core.policy.retry import parse_retry_after
 from kellyapi._core.redaction import describe_detail, server_text, shorten
-from kellyapi._core.retry import parse_retry_after
 
 _INVALID_REQUEST_STATUSES = frozenset({400, 404, 405, 413, 422})
 _DECODER = json.JSONDecoder()
@@ -70,7 +70,7 @@ def error_for_response(request: Request, response: Response) -> errors.BaseError
         message,
         status_code=status,
         detail=request.redact(detail),
-        retry_after=parse_retry_after(response.headers.get("retry-after")),
+        retry_after=parse_retry_after(response.headers),
         headers=request.redact_headers(response.headers),
     )
 

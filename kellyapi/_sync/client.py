@@ -25,7 +25,7 @@ from kellyapi._core.endpoint import Endpoint, ResultT
 from kellyapi._core.http import Request, Response, build_request
 from kellyapi._core.log import log_attempt, log_retry, logger
 from kellyapi._core.network import Verify
-from kellyapi._core.rate import RateController
+from kellyapi._core.policy.pace import ACCEPTED, FAILED, REFUSED, AdaptivePace, Turn
 from kellyapi._core.raw import RawResponse
 from kellyapi._core.response import decode_json, decode_result, error_for_response
 from kellyapi._transport.urllib3 import SyncSessionArg, SyncTransport
@@ -90,7 +90,7 @@ class SyncClient:
             adaptive_rate=adaptive_rate,
         )
         self._transport = SyncTransport(session, self._config.max_response_bytes, self._config.network)
-        self._rate = RateController(self._config.max_rate, self._config.adaptive_rate)
+        self._pace = AdaptivePace(self._config.max_rate, self._config.adaptive_rate)
 
     @property
     def api(self) -> str:
@@ -100,8 +100,8 @@ class SyncClient:
     @property
     def paced_rate(self) -> float | None:
         """The calls a second this client keeps to (learned from the API's 429s, or max_rate); None: unpaced."""
-        pace = self._rate
-        return pace.rate if pace.engaged and pace.rate != math.inf else None
+        pace = self._pace
+        return pace.rate if pace.engaged else None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self._config!r})"
@@ -132,7 +132,7 @@ class SyncClient:
         twin._config = self._config.with_options(options)
         twin._transport = self._transport.sharing(twin._config.max_response_bytes, twin._config.network)
         if (twin._config.max_rate, twin._config.adaptive_rate) != (self._config.max_rate, self._config.adaptive_rate):
-            twin._rate = RateController(twin._config.max_rate, twin._config.adaptive_rate)  # else shared
+            twin._pace = AdaptivePace(twin._config.max_rate, twin._config.adaptive_rate)  # else shared
         return twin
 
     def request(
@@ -198,101 +198,97 @@ class SyncClient:
             raise
 
     def _send(self, request: Request, budget: float) -> Response:
+        """Send `request` until an answer, a final error or the deadline; each attempt waits for its turn."""
         started = time.monotonic()
         deadline = started + budget
-        remaining = budget  # the first attempt's timeout is the budget itself: transports reuse its timeout object
+        policy = self._config.retry
+        pace = self._pace
         retries = 0
-        attempt = 1
+        attempt = 0
+        retry_cost = 0  # what the coming attempt took from the retry quota
         fresh_connection = False
-        pace = self._rate
-        paced = False  # this attempt waited for a turn the pace gave it
-        sat_out = 0.0  # the pause this call has just waited out after its own 429
         while True:
-            if pace.active and (attempt == 1 or pace.engaged):  # wait for a turn, which is not a retry
-                try:
-                    started, paced = self._wait_for_turn(request, deadline, sat_out)
-                except errors.RateLimitError as no_turn:
-                    no_turn.attempts = attempt - 1
-                    raise
-                remaining = deadline - started
+            turn, wait = pace.acquire(started, retry_cost, first=attempt == 0)
+            outcome = FAILED
+            retry_after = None
             response: Response | None = None
-            error: errors.BaseError | None
+            error: errors.BaseError | None = None
             try:
-                response = self._transport.send(request, remaining, fresh_connection)
-            except errors.BaseError as exc:
-                error = exc
-            else:
-                error = None if 200 <= response.status < 300 else error_for_response(request, response)
-            if logger.isEnabledFor(logging.DEBUG):
-                log_attempt(request, response, error, attempt, time.monotonic() - started)
+                if wait:
+                    started = self._wait_for_turn(request, turn, wait, deadline)
+                if turn.local_refusal:
+                    raise errors.RateLimitError(
+                        f"{request.describe()}: not sent: the API refused most of this client's recent calls"
+                        " with 429, so the client refuses some itself until the API accepts calls again"
+                    )
+                remaining = deadline - started
+                if remaining <= 0:
+                    raise request.timed_out(budget)
+                attempt += 1
+                try:
+                    response = self._transport.send(request, remaining, fresh_connection)
+                except errors.BaseError as exc:
+                    error = exc
+                else:
+                    error = None if 200 <= response.status < 300 else error_for_response(request, response)
+                    outcome = REFUSED if response.status == 429 else ACCEPTED
+                    retry_after = None if error is None else error.retry_after
+                if logger.isEnabledFor(logging.DEBUG):
+                    log_attempt(request, response, error, attempt, time.monotonic() - started)
+            finally:
+                pace.release(turn, time.monotonic(), outcome, retry_after)
             if error is None:
                 assert response is not None
                 response.attempts = attempt
-                if pace.active:
-                    pace.accepted(time.monotonic(), started)
                 return response
             now = time.monotonic()
-            policy = self._config.retry
-            if policy.resend_at_once(error, fresh_connection) and now < deadline:
+            if policy.resend_at_once(error, request.method, fresh_connection) and now < deadline:
                 fresh_connection = True
+                retry_cost = 0
                 log_retry(request, error, 0.0)
             else:
-                throttled = error.status_code == 429 and self._config.adaptive_rate
-                free = throttled and paced  # a 429 on a paced turn is the pace's miss, which it now corrects
-                delay = policy.delay_before_retry(0 if free else retries, error, deadline - now)
-                if throttled:  # every call of this client pauses, and sends are paced from now on
-                    pace.refused(now, delay if delay is not None else error.retry_after or 0.0)
-                if delay is None:
-                    if pace.active and not throttled:
-                        pace.failed()
+                delay = policy.delay_before_retry(retries, error, deadline - now)
+                # botocore's quota: when retries keep failing across calls it runs dry, and calls end sooner.
+                retry_cost = 0 if delay is None else pace.take_retry(isinstance(error, errors.TimeoutError))
+                if delay is None or not retry_cost:
                     error.attempts = attempt
                     raise error
                 log_retry(request, error, delay)
                 self._transport.sleep(delay)
-                if not free:
-                    retries += 1
-                sat_out = delay if throttled else 0.0
-            attempt += 1
+                retries += 1
             started = time.monotonic()
-            remaining = deadline - started
 
-    def _wait_for_turn(self, request: Request, deadline: float, sat_out: float) -> tuple[float, bool]:
-        """Wait for the call's turn: when it may send, and whether it waited for a paced turn; RateLimitError
-        if no turn comes before its deadline.
-
-        sat_out: the pause the call has just waited out after its own 429. The call still asks for a turn
-        like every other: the refused calls of a wave all wake together, and going at once would refuse
-        them together again. Only a pause left as long as the one it sat out (its sleep passed no time: a
-        test's stand-in) is not waited twice.
-        """
-        pace = self._rate
-        waited = sat_out > 0
+    def _wait_for_turn(self, request: Request, turn: Turn, wait: float, deadline: float) -> float:
+        """Wait until the pace lets `turn` go: the time it may send. A wait that would end past the deadline
+        raises RateLimitError at once, its `retry_after` the wait the pace asked for."""
+        pace = self._pace
+        waker: Any = None
         while True:
             now = time.monotonic()
-            wait, booked = pace.turn(now)
-            if wait <= 0 or (sat_out and not booked and pace.pause_left(now) >= sat_out / 2):
-                return now, waited and pace.engaged
-            sat_out = 0.0
-            if not booked and not pace.engaged:  # a new client's call waits to be woken when a start frees up
-                if now >= deadline:
-                    wait = 0.0  # no start came in time: the error below
-                else:
+            if wait <= 0:
+                return now
+            if wait == math.inf:  # queued until a call in flight ends: woken then
+                if waker is None:
                     waker = self._transport.waker()
-                    if pace.sleep_until_woken(waker.wake):
-                        waker.wait(min(wait, deadline - now))
-                    continue
-            if now + wait >= deadline:
-                why = "at the rate the API accepts" if pace.engaged else "while this new client's first calls run"
+                    if not pace.wait_on(turn, waker.wake):
+                        waker = None
+                        wait = pace.ready(turn, now)
+                        continue
+                if now >= deadline:
+                    raise errors.RateLimitError(
+                        f"{request.describe()}: no turn to send within the timeout: the calls in flight took it"
+                        f" ({pace!r})"
+                    )
+                waker.wait(deadline - now)
+                waker = None
+            elif now + wait > deadline:
                 raise errors.RateLimitError(
-                    f"{request.describe()}: no turn to send within the timeout {why} ({pace!r})", retry_after=wait
+                    f"{request.describe()}: no turn to send within the timeout at the pace the API accepts ({pace!r})",
+                    retry_after=wait,
                 )
-            self._transport.sleep(wait)
-            waited = True
-            after = time.monotonic()
-            if after - now < wait / 2:  # a sleep that did not sleep (a test's stand-in): go, never spin
-                return after, False
-            if booked and not pace.pause_left(after):  # else another call's 429 paused the client: ask again
-                return after, pace.engaged
+            else:
+                self._transport.sleep(wait)
+            wait = pace.ready(turn, time.monotonic())
 
 
 class SyncRawView:

@@ -102,6 +102,8 @@ KINDS: Mapping[str, Fault] = {
     for fault in (
         _detail(429, "Too many requests", headers={"Retry-After": "1"}, kind="429"),
         _detail(429, "Too many requests", retry_after_date=2.0, kind="429-date"),
+        _detail(429, "Too many requests", kind="429-shed"),  # load shedding: no Retry-After
+        _detail(429, "Too many requests", headers={"Retry-After": "0"}, kind="429-now"),
         _detail(500, "Internal error", kind="500"),
         Fault(500, b"Internal Server Error", "text/plain; charset=utf-8", kind="500-plain"),
         _detail(503, "Overloaded", kind="503"),

@@ -2,24 +2,37 @@
 
 from __future__ import annotations
 
+import time
+
+import pytest
+
 from kellyapi import KellyAPI
+from kellyapi._async import client as client_module
 from kellyapi._core.http import Request, Response
 
 
 class SleepRecorder:
-    """Stands in for the transport's sleep: records the waits instead of waiting."""
+    """A fake clock: stands in for the transport's sleep, recording each wait and moving the client's clock on
+    by it instead of waiting."""
 
     def __init__(self) -> None:
         self.waits: list[float] = []
+        self.slept = 0.0
 
     async def __call__(self, seconds: float) -> None:
         self.waits.append(seconds)
+        self.slept += seconds
+
+    def monotonic(self) -> float:
+        """The real clock, plus every wait recorded so far."""
+        return time.monotonic() + self.slept
 
 
-def recording_sleeps(api: KellyAPI) -> SleepRecorder:
-    """Make `api` record its waits between attempts instead of sleeping."""
+def recording_sleeps(api: KellyAPI, monkeypatch: pytest.MonkeyPatch) -> SleepRecorder:
+    """Make `api` record its waits instead of sleeping, its clock moving on by each (for this test only)."""
     recorder = SleepRecorder()
-    api._transport.sleep = recorder  # type: ignore[method-assign]
+    monkeypatch.setattr(api._transport, "sleep", recorder)
+    monkeypatch.setattr(client_module, "time", recorder)
     return recorder
 
 

@@ -10,10 +10,12 @@ from kellyapi.testing import KellySandbox
 from tests._sync.helpers import recording_sleeps
 
 
-def test_a_status_error_carries_the_answer_s_headers_and_every_attempt(kelly_sandbox: KellySandbox) -> None:
+def test_a_status_error_carries_the_answer_s_headers_and_every_attempt(
+    kelly_sandbox: KellySandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
     kelly_sandbox.fail("llm", status=503, headers={"X-Request-Id": "req-42"}, times=3)
     with SyncKellyAPI(kelly_sandbox.api_key, kelly_sandbox.url, max_retries=2) as api:
-        recording_sleeps(api)
+        recording_sleeps(api, monkeypatch)
         with pytest.raises(errors.GenericApiError) as caught:
             api.llm("busy?")
     assert caught.value.attempts == 3
@@ -21,20 +23,22 @@ def test_a_status_error_carries_the_answer_s_headers_and_every_attempt(kelly_san
     assert caught.value.headers["x-request-id"] == "req-42"  # case-insensitive, as the transport read them
 
 
-def test_a_broken_success_carries_its_headers_and_attempts(kelly_sandbox: KellySandbox) -> None:
+def test_a_broken_success_carries_its_headers_and_attempts(
+    kelly_sandbox: KellySandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
     kelly_sandbox.fail("llm", status=503)
     kelly_sandbox.fail("llm", "invalid-json")
     with SyncKellyAPI(kelly_sandbox.api_key, kelly_sandbox.url, max_retries=2) as api:
-        recording_sleeps(api)
+        recording_sleeps(api, monkeypatch)
         with pytest.raises(errors.InvalidContent) as caught:
             api.llm("broken?")
     assert caught.value.attempts == 2
     assert caught.value.headers is not None and "content-type" in caught.value.headers
 
 
-def test_no_answer_means_no_headers(closed_port: int) -> None:
+def test_no_answer_means_no_headers(closed_port: int, monkeypatch: pytest.MonkeyPatch) -> None:
     with SyncKellyAPI("a-key", f"http://127.0.0.1:{closed_port}/", max_retries=1) as api:
-        recording_sleeps(api)
+        recording_sleeps(api, monkeypatch)
         with pytest.raises(errors.ConnectionError) as caught:
             api.llm("anyone?")
     assert caught.value.headers is None

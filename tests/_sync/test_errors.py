@@ -44,19 +44,23 @@ def test_404_is_invalid_request(kelly: CassetteTarget) -> None:
     assert str(caught.value) == "POST chat/no-such-model failed with HTTP 404: Not Found"
 
 
-def test_429_is_retried_after_retry_after_then_succeeds(kelly: CassetteTarget) -> None:
+def test_429_is_retried_after_retry_after_then_succeeds(
+    kelly: CassetteTarget, monkeypatch: pytest.MonkeyPatch
+) -> None:
     kelly.fail("chat/{model}", status=429, detail="Slow down", retry_after=1)
     with SyncKellyAPI(kelly.api_key, kelly.url) as api:
-        sleeps = recording_sleeps(api)
+        sleeps = recording_sleeps(api, monkeypatch)
         answer = api.llm("hello")
     assert isinstance(answer, str)
     assert sleeps.waits == [1.0]
 
 
-def test_429_beyond_max_retries_is_rate_limit_error(kelly: CassetteTarget) -> None:
+def test_429_beyond_max_retries_is_rate_limit_error(
+    kelly: CassetteTarget, monkeypatch: pytest.MonkeyPatch
+) -> None:
     kelly.fail("chat/{model}", status=429, detail="Slow down", retry_after=0, times=3)
     with SyncKellyAPI(kelly.api_key, kelly.url, max_retries=2) as api:
-        sleeps = recording_sleeps(api)
+        sleeps = recording_sleeps(api, monkeypatch)
         with pytest.raises(errors.RateLimitError) as caught:
             api.llm("hello")
     assert sleeps.waits == [0.0, 0.0]
@@ -64,20 +68,22 @@ def test_429_beyond_max_retries_is_rate_limit_error(kelly: CassetteTarget) -> No
     assert caught.value.retry_after == 0.0
 
 
-def test_retry_after_beyond_the_cap_is_raised_at_once(kelly: CassetteTarget) -> None:
+def test_retry_after_beyond_the_cap_is_raised_at_once(
+    kelly: CassetteTarget, monkeypatch: pytest.MonkeyPatch
+) -> None:
     kelly.fail("image/generate", status=429, detail="Quota exhausted", retry_after=3600)
     with SyncKellyAPI(kelly.api_key, kelly.url) as api:
-        sleeps = recording_sleeps(api)
+        sleeps = recording_sleeps(api, monkeypatch)
         with pytest.raises(errors.RateLimitError) as caught:
             api.generate("a cat", width=64, height=64)
     assert sleeps.waits == []
     assert caught.value.retry_after == 3600.0
 
 
-def test_503_is_retried_with_jittered_backoff(kelly: CassetteTarget) -> None:
+def test_503_is_retried_with_jittered_backoff(kelly: CassetteTarget, monkeypatch: pytest.MonkeyPatch) -> None:
     kelly.fail("image/generate", status=503, detail="Overloaded", times=2)
     with SyncKellyAPI(kelly.api_key, kelly.url) as api:
-        sleeps = recording_sleeps(api)
+        sleeps = recording_sleeps(api, monkeypatch)
         image = api.generate("a cat", width=64, height=64)
     assert image.startswith(b"\x89PNG")
     assert len(sleeps.waits) == 2
@@ -85,10 +91,12 @@ def test_503_is_retried_with_jittered_backoff(kelly: CassetteTarget) -> None:
     assert 0 <= sleeps.waits[1] <= 1.0
 
 
-def test_500_without_detail_is_generic_api_error_after_all_retries(kelly: CassetteTarget) -> None:
+def test_500_without_detail_is_generic_api_error_after_all_retries(
+    kelly: CassetteTarget, monkeypatch: pytest.MonkeyPatch
+) -> None:
     kelly.fail("voice/generation", status=500, body="Internal Server Error", times=3)
     with SyncKellyAPI(kelly.api_key, kelly.url) as api:
-        sleeps = recording_sleeps(api)
+        sleeps = recording_sleeps(api, monkeypatch)
         with pytest.raises(errors.GenericApiError) as caught:
             api.text2voice("hello")
     assert len(sleeps.waits) == 2

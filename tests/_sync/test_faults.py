@@ -79,14 +79,11 @@ def still_works(api: SyncKellyAPI, sandbox: KellySandbox) -> None:
 
 @pytest.mark.parametrize("expected", PERSISTENT, ids=lambda expected: expected.kind)
 def test_a_persistent_fault_ends_in_its_typed_error_after_the_policy_s_attempts(
-    kelly_sandbox: KellySandbox, expected: Expected
+    kelly_sandbox: KellySandbox, expected: Expected, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     kelly_sandbox.faults.add(ROUTE, expected.kind, times=3)
-    # Each 429 counts against max_retries when the client leaves each call to its own retries; by
-    # default the pace it learns takes them over (test_a_429_on_a_paced_turn_does_not_use_up_a_retry).
-    adaptive = expected.status_code != 429
-    with SyncKellyAPI(kelly_sandbox.api_key, kelly_sandbox.url, max_retries=2, adaptive_rate=adaptive) as api:
-        sleeps = recording_sleeps(api)
+    with SyncKellyAPI(kelly_sandbox.api_key, kelly_sandbox.url, max_retries=2) as api:
+        sleeps = recording_sleeps(api, monkeypatch)
         with pytest.raises(expected.error) as caught:
             api.generate("a storm", width=64, height=64)
         assert type(caught.value) is expected.error
@@ -98,10 +95,12 @@ def test_a_persistent_fault_ends_in_its_typed_error_after_the_policy_s_attempts(
 
 
 @pytest.mark.parametrize("kind", RETRYABLE)
-def test_a_passing_fault_is_retried_once_and_the_call_succeeds(kelly_sandbox: KellySandbox, kind: str) -> None:
+def test_a_passing_fault_is_retried_once_and_the_call_succeeds(
+    kelly_sandbox: KellySandbox, kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     kelly_sandbox.faults.add(ROUTE, kind)
     with SyncKellyAPI(kelly_sandbox.api_key, kelly_sandbox.url, max_retries=2) as api:
-        sleeps = recording_sleeps(api)
+        sleeps = recording_sleeps(api, monkeypatch)
         image = api.generate("a passing cloud", width=80, height=72)
     assert png_size(image) == (80, 72)
     assert attempts(kelly_sandbox) == 2
@@ -122,6 +121,27 @@ def test_retry_after_is_waited_for_in_seconds_and_as_an_http_date(
     assert attempts(kelly_sandbox) == 2
 
 
+@pytest.mark.parametrize(
+    ("headers", "least", "most"),
+    [
+        ({"retry-after-ms": "700", "Retry-After": "30"}, 0.7, 0.7),
+        ({"Retry-After": "0.4"}, 0.4, 0.4),
+        ({"Retry-After": "soon"}, 0.0, 0.5),
+        ({"Retry-After": "-3"}, 0.0, 0.5),
+    ],
+    ids=["retry-after-ms wins", "seconds", "garbage means the backoff", "negative means the backoff"],
+)
+def test_every_form_of_retry_after_is_read_and_garbage_means_the_backoff(
+    kelly_sandbox: KellySandbox, monkeypatch: pytest.MonkeyPatch, headers: dict[str, str], least: float, most: float
+) -> None:
+    kelly_sandbox.faults.add(ROUTE, status=429, detail="slow down", headers=headers)
+    with SyncKellyAPI(kelly_sandbox.api_key, kelly_sandbox.url) as api:
+        sleeps = recording_sleeps(api, monkeypatch)
+        assert api.generate("patience", width=64, height=64)
+    assert len(sleeps.waits) == 1 and least <= sleeps.waits[0] <= most
+    assert attempts(kelly_sandbox) == 2
+
+
 def test_retry_after_beyond_the_cap_or_the_deadline_raises_at_once(kelly_sandbox: KellySandbox) -> None:
     kelly_sandbox.faults.add(ROUTE, "429", retry_after=61)
     kelly_sandbox.faults.add(ROUTE, "429", retry_after=5)
@@ -134,11 +154,13 @@ def test_retry_after_beyond_the_cap_or_the_deadline_raises_at_once(kelly_sandbox
             assert caught.value.retry_after == wait
             assert caught.value.attempts == 1
 
-            # The whole client keeps the pause the API asked for: its next call is not sent at all.
-            with pytest.raises(errors.RateLimitError) as paused:
-                api.llm("meanwhile")
-            assert paused.value.attempts == 0 and 0 < (paused.value.retry_after or 0) <= wait
-    assert attempts(kelly_sandbox) == 2
+            if wait > 60:  # past the cap: the client stays usable, its next call goes
+                assert api.llm("meanwhile")
+            else:  # the whole client keeps the pause the API asked for: its next call is not sent at all
+                with pytest.raises(errors.RateLimitError) as paused:
+                    api.llm("meanwhile")
+                assert paused.value.attempts == 0 and 0 < (paused.value.retry_after or 0) <= wait
+    assert attempts(kelly_sandbox) == 2, "one attempt each: neither wait was slept"
     with SyncKellyAPI(kelly_sandbox.api_key, kelly_sandbox.url) as api:
         still_works(api, kelly_sandbox)
 
@@ -238,8 +260,9 @@ def test_no_fault_puts_the_key_in_an_error_a_repr_or_a_debug_log(
     assert echoed.value.detail == "Invalid key <redacted>; the key <redacted> is revoked"
     records = [record for record in caplog.records if record.name == "kellyapi"]
     messages = [record.getMessage() for record in records]
-    # The "reset" comes on the connection the previous answer left open: it is resent once at once, as stale.
-    stale_resends = 1
+    # The "reset" comes on the connection the previous answer left open: as the server may have read the
+    # POST, it is resent only as a counted retry (Go's rule), never at once on the side.
+    stale_resends = 0
     attempts_made = sum(min(expected.attempts, 2) for expected in PERSISTENT) + stale_resends + 1 + 1  # hang, echo
     assert len([m for m in messages if m.startswith("POST image/generate -> ")]) == attempts_made
     assert any(m.startswith("POST image/generate -> ConnectionError (attempt 2, ") for m in messages)
@@ -248,8 +271,11 @@ def test_no_fault_puts_the_key_in_an_error_a_repr_or_a_debug_log(
     assert all(secret not in text for text in shown)
 
 
-def test_a_429_on_a_paced_turn_does_not_use_up_a_retry(kelly_sandbox: KellySandbox) -> None:
-    kelly_sandbox.faults.add(ROUTE, "429", retry_after=0.2, times=4)
+def test_every_attempt_a_429_included_counts_toward_max_retries(kelly_sandbox: KellySandbox) -> None:
+    kelly_sandbox.faults.add(ROUTE, "429", retry_after=0.2, times=2)
     with SyncKellyAPI(kelly_sandbox.api_key, kelly_sandbox.url, max_retries=1) as api:
-        assert api.generate("patience", width=64, height=64)
-    assert [r.status for r in kelly_sandbox.requests] == [429, 429, 429, 429, 200]
+        with pytest.raises(errors.RateLimitError) as caught:
+            api.generate("patience", width=64, height=64)
+        assert caught.value.attempts == 2
+        assert [r.status for r in kelly_sandbox.requests] == [429, 429]
+        assert api.generate("patience", width=64, height=64, timeout=5), "the client stays usable"

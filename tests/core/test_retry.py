@@ -7,7 +7,7 @@ import email.utils
 import pytest
 
 from kellyapi import errors
-from kellyapi._core.retry import RetryPolicy, parse_retry_after
+from kellyapi._core.policy.retry import RetryPolicy, parse_retry_after
 
 NOW = 1_700_000_000.0
 
@@ -65,7 +65,15 @@ def test_no_wait_that_outlasts_the_call_timeout() -> None:
 def test_retry_after_in_seconds() -> None:
     assert parse_retry_after("3") == 3.0
     assert parse_retry_after(" 1.5 ") == 1.5
-    assert parse_retry_after("-4") == 0.0
+    assert parse_retry_after("0") == 0.0
+    assert parse_retry_after("99999999999999999999") == 1e20, "read as it is: the policy decides what is too long"
+
+
+def test_retry_after_ms_wins_over_retry_after() -> None:
+    assert parse_retry_after({"retry-after-ms": "1500", "retry-after": "9"}) == 1.5
+    assert parse_retry_after({"retry-after-ms": "soon", "retry-after": "9"}) == 9.0, "an unreadable one is skipped"
+    assert parse_retry_after({"retry-after": "2"}) == 2.0
+    assert parse_retry_after({}) is None
 
 
 def test_retry_after_as_an_http_date() -> None:
@@ -75,6 +83,30 @@ def test_retry_after_as_an_http_date() -> None:
     assert parse_retry_after(past, now=NOW) == 0.0
 
 
-@pytest.mark.parametrize("value", [None, "", "soon", "nan", "inf", "Wed, 99 Foo 2015 07:28:00"])
-def test_unreadable_retry_after_is_ignored(value: str | None) -> None:
+@pytest.mark.parametrize("value", [None, "", "soon", "nan", "inf", "-4", "-0.5", "Wed, 99 Foo 2015 07:28:00"])
+def test_unreadable_or_negative_retry_after_means_the_backoff(value: str | None) -> None:
     assert parse_retry_after(value) is None
+    assert (
+        RetryPolicy().delay_before_retry(
+            0, status_error(429, retry_after=parse_retry_after(value)), 60, rand=lambda: 1.0
+        )
+        == 0.5
+    )
+
+
+def test_a_retry_after_over_the_cap_or_past_the_deadline_is_not_waited_but_kept_on_the_error() -> None:
+    policy = RetryPolicy()
+    assert policy.delay_before_retry(0, status_error(429, retry_after=1e20), 1e30) is None
+    assert policy.delay_before_retry(0, status_error(429, retry_after=60), 61) == 60
+    assert policy.delay_before_retry(0, status_error(429, retry_after=30), 29.9) is None
+
+
+def test_only_a_replayable_request_is_resent_at_once_after_a_stale_connection() -> None:
+    """Go's shouldRetryRequest: a written POST may have been read, so its resend is a counted retry."""
+    stale = errors.ConnectionError("closed before any byte of an answer")
+    stale._stale_connection = True
+    policy = RetryPolicy()
+    assert policy.resend_at_once(stale, "GET", resent_already=False)
+    assert not policy.resend_at_once(stale, "GET", resent_already=True), "once per call"
+    assert not policy.resend_at_once(stale, "POST", resent_already=False)
+    assert not policy.resend_at_once(errors.ConnectionError("refused"), "GET", resent_already=False)

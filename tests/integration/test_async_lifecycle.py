@@ -141,7 +141,8 @@ def test_loops_closed_by_hand_leave_no_socket_pool_or_warning(kelly_sandbox: Kel
 
 def test_a_loop_idle_between_calls_survives_a_server_closing_each_connection() -> None:
     # The loop does not run between calls, so it never sees the server's FIN: every call after the first
-    # goes out on a dead connection and must be resent on a fresh one, even with max_retries=0.
+    # would go out on a dead connection. The connection is found closed before anything is written on it,
+    # so even a POST with max_retries=0 goes on a fresh one.
     with hostile(close_after_answering) as server:
         api = KellyAPI(API_KEY, server.url, max_retries=0)
         loop = asyncio.new_event_loop()
@@ -170,16 +171,16 @@ def test_a_failure_is_judged_by_its_own_connection_not_an_earlier_one_of_the_sam
         conn.close()
 
     async def main(api: KellyAPI) -> tuple[int, int]:
-        await api.llm("the first answer")
+        await api.llm_models()
         connector = next(iter(api._transport._pools.values())).session.connector
         connector.protocols = set(connector.protocols)  # failed connections stay alive, as in a busy process
-        for _ in range(stale_rounds):  # stale, then resent on a new connection that answers
-            await api.llm("again")
+        for _ in range(stale_rounds):  # a GET is replayable: stale, then resent on a new connection
+            await api.llm_models()
         kept = list(connector.protocols)
         connector.retire_idle_connections()
         before = len(server.requests)
         with pytest.raises(errors.ConnectionError):
-            await api.llm("a new connection that fails")  # not stale: not resent with max_retries=0
+            await api.llm_models()  # a new connection that fails: not stale, not resent with max_retries=0
         return before, len(kept)
 
     with hostile(script) as server:

@@ -1,0 +1,147 @@
+"""The real async client against families of model APIs on a virtual clock: the pace fits the mechanism (token
+buckets of several rates, bursts and latencies, random shedding, a used-up quota, a limit that falls and rises,
+many clients on one limit, cancellations at random points), not one scenario. Seconds here are virtual."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+
+import pytest
+
+from kellyapi import errors
+from tests.simulation.virtual_api import (
+    Quota,
+    Shedding,
+    TokenBucket,
+    model_client,
+    run_clients,
+    run_virtual,
+)
+
+
+@pytest.mark.parametrize("share", [0.01, 0.03, 0.05])
+@pytest.mark.parametrize("latency", [0.01, 0.1])
+@pytest.mark.parametrize("retry_after", [None, 0.0], ids=["no Retry-After", "Retry-After 0"])
+def test_random_shedding_never_paces_and_costs_at_most_the_slow_start(
+    share: float, latency: float, retry_after: float | None
+) -> None:
+    ours, theirs = [], []
+    for seed in range(3):  # the slowest call's retries decide a run's time: compare the mean of three
+        random.seed(seed)  # the same backoff draws on both sides
+        run = run_clients(Shedding(share, retry_after, latency=latency, jitter=0.3, seed=seed), calls=2000)
+        random.seed(seed)
+        base = run_clients(
+            Shedding(share, retry_after, latency=latency, jitter=0.3, seed=seed), calls=2000, adaptive_rate=False
+        )
+        # A call fails only when refused three times in a row: one in 30,000 at 3 %, one in 8,000 at 5 %.
+        assert len(run.failed) <= (0 if share < 0.05 else 2)
+        ours.append(run.seconds)
+        theirs.append(base.seconds)
+    # The slow start's round trips (4 calls in flight, doubling to 2,000 at once) are all the pace may cost.
+    assert sum(ours) / 3 <= 1.2 * sum(theirs) / 3 + math.log2(2000 / 4) * latency * 1.3
+
+
+def test_random_shedding_never_engages_the_pace() -> None:
+    async def main() -> bool:
+        api = model_client(Shedding(0.05, None, latency=0.05, jitter=0.3, seed=5))
+        await asyncio.gather(*(api.llm(f"call {index}") for index in range(3000)), return_exceptions=True)
+        return api._pace.engaged
+
+    assert not run_virtual(main), "5 % of 429s at random prove no limit"
+
+
+@pytest.mark.parametrize("rate", [5.0, 20.0, 80.0])
+@pytest.mark.parametrize("retry_after", [True, False], ids=["Retry-After", "no Retry-After"])
+@pytest.mark.parametrize("latency", [0.05, 0.3, 1.0])
+def test_under_a_token_bucket_calls_get_through_near_the_limit(rate: float, retry_after: bool, latency: float) -> None:
+    calls = int(max(200, rate * 10))
+    run = run_clients(TokenBucket(rate, retry_after=retry_after, latency=latency, seed=1), calls=calls, concurrency=200)
+    ideal = max((calls - rate) / rate + latency, calls / 200 * latency)
+    slow_start = math.log2(max(1.0, rate * latency / 4)) * latency  # round trips to fill the limit's flight
+    assert len(run.failed) <= 0.05 * calls, "a call fails only when refused on all three attempts"
+    assert run.seconds <= 1.3 * ideal + slow_start
+    # A bare 429 must prove a wave before it cuts (it could be a shed call): without Retry-After the pace
+    # reacts later, and more calls are refused.
+    assert run.refused_share <= (0.2 if retry_after else 0.35)
+
+
+@pytest.mark.parametrize("workers", [200, 32])
+def test_the_reference_bucket_meets_its_targets(workers: int) -> None:
+    """20 calls a second, bursts of 20, Retry-After, 0.3 s per call: the scenario of BENCHMARKS.md."""
+    run = run_clients(TokenBucket(20, latency=0.3), calls=200, concurrency=workers)
+    assert run.failed == []
+    assert run.seconds <= 1.15 * ((200 - 20) / 20 + 0.3)
+    assert run.refused_share <= 0.12
+
+
+@pytest.mark.parametrize("retry_after", [None, 1.0], ids=["no Retry-After", "Retry-After 1"])
+def test_a_used_up_quota_fails_fast_and_stops_sending(retry_after: float | None) -> None:
+    async def main() -> None:
+        server = Quota(retry_after, latency=0.2)
+        api = model_client(server, max_retries=2)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        with pytest.raises(errors.RateLimitError):
+            await api.llm("one")
+        assert loop.time() - started <= 5
+        assert server.log.statuses == [429] * len(server.log.statuses) and len(server.log.statuses) <= 3
+
+        ten = await asyncio.gather(*(api.llm("ten") for _ in range(10)), return_exceptions=True)
+        assert all(isinstance(result, errors.RateLimitError) for result in ten)
+        assert len(server.log.statuses) <= 3 + 30
+
+        before = len(server.log.statuses)
+        more = []
+        for _ in range(100):  # 100 calls over the next 10 seconds
+            more.append(asyncio.ensure_future(api.llm("more")))
+            await asyncio.sleep(0.1)
+        results = await asyncio.gather(*more, return_exceptions=True)
+        assert all(isinstance(result, errors.RateLimitError) for result in results)
+        assert len(server.log.statuses) - before <= 20
+
+    run_virtual(main)
+
+
+@pytest.mark.parametrize("latency", [0.1, 0.3])
+def test_a_limit_that_falls_and_rises_is_followed(latency: float) -> None:
+    server = TokenBucket(20, schedule=[(4, 5), (10, 20)], latency=latency)
+    run = run_clients(server, calls=300, concurrency=300)
+    assert run.failed == []
+    assert run.seconds <= 1.25 * (10 + 170 / 20 + latency)
+
+
+@pytest.mark.parametrize("clients", [4, 16])
+def test_independent_clients_on_one_limit_get_their_calls_through(clients: int) -> None:
+    calls = 50 if clients == 4 else 25
+    run = run_clients(TokenBucket(20, latency=0.3, seed=2), clients=clients, calls=calls, concurrency=calls)
+    total = clients * calls
+    assert len(run.failed) <= 0.05 * total
+    assert run.refused_share <= 0.5, "at most one refusal per accepted call"
+    assert run.seconds <= 1.3 * ((total - 20) / 20 + 0.3)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_calls_cancelled_at_random_points_leave_the_pace_idle(seed: int) -> None:
+    chance = random.Random(seed)
+
+    async def main() -> None:
+        server = TokenBucket(10, latency=0.2, seed=seed)
+        api = model_client(server)
+        tasks = [asyncio.ensure_future(api.llm(f"call {index}")) for index in range(30)]
+        for task in tasks:
+            asyncio.get_running_loop().call_later(chance.uniform(0, 3), task.cancel)
+        await asyncio.gather(*tasks, return_exceptions=True)
+        pace = api._pace
+        assert pace.in_flight == 0 and not pace._queue, "every cancelled call gave back what it held"
+
+        server.rate, server.tokens = 1000.0, 1000.0  # the API is fast again
+        loop = asyncio.get_running_loop()
+        await asyncio.sleep(max(0.0, pace.pause_left(loop.time())))
+        started = loop.time()
+        results = await asyncio.gather(*(api.llm("after") for _ in range(20)))
+        assert results == ["ok"] * 20
+        assert loop.time() - started <= 2
+
+    run_virtual(main)
