@@ -31,9 +31,10 @@ def body() -> bytes:
 
 
 HEADERS = {"Authorization": f"Bearer {KEY}", "Content-Type": "application/json", "Accept": "application/json"}
-# Calls before any measurement, the same for every contender: more than the 64 successes of a new
-# kellyapi client's cold start (kellyapi/_core/rate.py), which a long-lived client pays once.
-WARMUP = 100
+# Calls before any measurement, the same for every contender: more than a new kellyapi client's slow start
+# takes to grow its window past twice 200 calls in flight (one more place per accepted call from 4:
+# kellyapi/_core/policy/pace.py), which a long-lived client pays once.
+WARMUP = 600
 ASYNC = {"kellyapi", "aiohttp", "old-kellyapi"}
 
 AsyncCall = Callable[[], Awaitable[str]]
@@ -120,8 +121,7 @@ async def async_calls(call: AsyncCall, concurrency: int, calls: int) -> None:
 
 
 async def async_throughput(call: AsyncCall, concurrency: int, calls: int) -> dict[str, Any]:
-    for _ in range(WARMUP):
-        await call()
+    await async_calls(call, concurrency, WARMUP)  # warmed up at the concurrency measured
     started, cpu = time.perf_counter(), time.process_time()
     await async_calls(call, concurrency, calls)
     wall = time.perf_counter() - started
@@ -129,8 +129,7 @@ async def async_throughput(call: AsyncCall, concurrency: int, calls: int) -> dic
 
 
 async def async_instructions(call: AsyncCall, concurrency: int, calls: int) -> dict[str, Any]:
-    for _ in range(WARMUP):
-        await call()
+    await async_calls(call, concurrency, WARMUP)  # warmed up at the concurrency measured
     os.getppid()  # callgrind dumps its counters here and at the next mark: the calls alone between them
     await async_calls(call, concurrency, calls)
     os.getppid()
@@ -165,8 +164,7 @@ def sync_calls(call: SyncCall, threads: int, calls: int, mark: Callable[[], obje
 
 
 def sync_throughput(call: SyncCall, threads: int, calls: int) -> dict[str, Any]:
-    for _ in range(WARMUP):
-        call()
+    sync_calls(call, threads, WARMUP, lambda: None)  # warmed up at the concurrency measured
     marks: list[tuple[float, float]] = []
     sync_calls(call, threads, calls, lambda: marks.append((time.perf_counter(), time.process_time())))
     (wall_start, cpu_start), (wall_end, cpu_end) = marks
@@ -174,8 +172,7 @@ def sync_throughput(call: SyncCall, threads: int, calls: int) -> dict[str, Any]:
 
 
 def sync_instructions(call: SyncCall, threads: int, calls: int) -> dict[str, Any]:
-    for _ in range(WARMUP):
-        call()
+    sync_calls(call, threads, WARMUP, lambda: None)  # warmed up at the concurrency measured
     sync_calls(call, threads, calls, os.getppid)  # callgrind dumps its counters at each mark
     return {"calls": calls}
 

@@ -15,6 +15,7 @@ REPLACEMENTS = {
     "aiohttp": "urllib3",
     "KellyAPI": "SyncKellyAPI",
     "aclose": "close",
+    "aturn": "turn",
     "ClientSession": "PoolManager",
     "kelly_async_client": "kelly_client",
     "gather_calls": "thread_calls",

@@ -31,7 +31,7 @@ LIVE_URL = "https://api.kellyai.pro/"
 REPLAY_KEY = "replay-key"  # what replayed tests authenticate with; cassettes hold no key at all
 _VOLATILE_HEADERS = ("date", "server", "set-cookie")
 
-pytest_plugins = ["pytester"]
+pytest_plugins = ["pytester", "tests.redis_server"]
 
 
 def _drop_volatile_headers(response: dict[str, Any]) -> dict[str, Any]:

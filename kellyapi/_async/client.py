@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import logging
-import math
+import os
 import time
 from collections.abc import Callable, Mapping
 from types import TracebackType
@@ -24,7 +24,16 @@ from kellyapi._core.endpoint import Endpoint, ResultT
 from kellyapi._core.http import Request, Response, build_request
 from kellyapi._core.log import log_attempt, log_retry, logger
 from kellyapi._core.network import Verify
-from kellyapi._core.policy.pace import ACCEPTED, FAILED, REFUSED, AdaptivePace, Turn
+from kellyapi._core.policy.limiter import (
+    ACCEPTED,
+    FAILED,
+    REDIS_URL_ENV,
+    REFUSED,
+    Limiter,
+    ProcessLimiter,
+    fleet_limiter_from_environment,
+)
+from kellyapi._core.policy.retry import QUOTA_CAPACITY, RetryQuota
 from kellyapi._core.raw import RawResponse
 from kellyapi._core.response import decode_json, decode_result, error_for_response
 from kellyapi._transport.aiohttp import AsyncSessionArg, AsyncTransport
@@ -51,6 +60,7 @@ class AsyncClient:
         verify: Verify = True,
         max_rate: float | None = None,
         adaptive_rate: bool = True,
+        limiter: Limiter | None = None,
     ) -> None:
         """Configure a client.
 
@@ -71,9 +81,12 @@ class AsyncClient:
             client certificate), or False to skip certificate checks (a warning is logged).
         Proxy and TLS options apply to the connections the client owns, not to a `session=` of yours.
         max_rate: at most this many calls a second, paced from the start (for a quota you know).
-        adaptive_rate: from the API's first 429 on, pace all of this client's calls to the rate it accepts,
-            learned from its 429s, and pause them all on a Retry-After; False leaves each call to its own
-            retries (with max_rate, a fixed pace).
+        adaptive_rate: share one pace between this client's calls: a new client starts a few calls at once
+            and more as they succeed; once the API's 429s prove a limit, calls are paced at the rate it
+            accepts; a Retry-After of up to 60 s pauses them all; when the API refuses most calls, new calls
+            fail at once. False leaves each call to its own retries (with max_rate, a fixed pace).
+        limiter: what decides when each attempt goes (`kellyapi.Limiter`), e.g. a `kellyapi.RedisLimiter` that
+            processes and machines sharing a key share; default: this client's own, in-process.
         """
         self._config = ClientConfig.create(
             api_key,
@@ -89,7 +102,21 @@ class AsyncClient:
             adaptive_rate=adaptive_rate,
         )
         self._transport = AsyncTransport(session, self._config.max_response_bytes, self._config.network)
-        self._pace = AdaptivePace(self._config.max_rate, self._config.adaptive_rate)
+        self._owns_limiter = limiter is None and bool(os.environ.get(REDIS_URL_ENV))
+        if limiter is None:
+            limiter = fleet_limiter_from_environment(self._config.max_rate) or ProcessLimiter(
+                self._config.max_rate, self._config.adaptive_rate
+            )
+        bind = getattr(limiter, "bind", None)
+        if bind is not None:  # a fleet's limiter scopes its shared state to this API and key
+            bind(self._config.base_url, self._config.options["api_key"])
+        self._use_limiter(limiter)
+        self._quota = RetryQuota()
+
+    def _use_limiter(self, limiter: Limiter) -> None:
+        self._limiter = limiter
+        # The in-process pace, which the call loop may skip while it is open (a fleet's limiter it never skips).
+        self._pace = limiter.pace if isinstance(limiter, ProcessLimiter) else None
 
     @property
     def api(self) -> str:
@@ -99,8 +126,7 @@ class AsyncClient:
     @property
     def paced_rate(self) -> float | None:
         """The calls a second this client keeps to (learned from the API's 429s, or max_rate); None: unpaced."""
-        pace = self._pace
-        return pace.rate if pace.engaged else None
+        return getattr(self._limiter, "paced_rate", None)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self._config!r})"
@@ -117,8 +143,10 @@ class AsyncClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the connections the client owns; a session you passed in stays open."""
+        """Close the connections the client owns; a session (or limiter) you passed in stays open."""
         await self._transport.aclose()
+        if self._owns_limiter:
+            await self._limiter.aclose()  # type: ignore[attr-defined]
 
     def with_options(self: ClientT, **options: Any) -> ClientT:
         """A client of this class with some constructor options changed (all but `session`), on this one's connections.
@@ -128,10 +156,14 @@ class AsyncClient:
         `trust_env` settings the blocking client gives the copy a pool of its own, closed with the copy).
         """
         twin = copy.copy(self)
+        limiter = options.pop("limiter", None)
         twin._config = self._config.with_options(options)
         twin._transport = self._transport.sharing(twin._config.max_response_bytes, twin._config.network)
-        if (twin._config.max_rate, twin._config.adaptive_rate) != (self._config.max_rate, self._config.adaptive_rate):
-            twin._pace = AdaptivePace(twin._config.max_rate, twin._config.adaptive_rate)  # else shared
+        rates = (twin._config.max_rate, twin._config.adaptive_rate)
+        if limiter is not None:
+            twin._use_limiter(limiter)
+        elif isinstance(self._limiter, ProcessLimiter) and rates != (self._config.max_rate, self._config.adaptive_rate):
+            twin._use_limiter(ProcessLimiter(*rates))  # else the copy shares this client's limiter
         return twin
 
     async def request(
@@ -200,55 +232,74 @@ class AsyncClient:
         """Send `request` until an answer, a final error or the deadline; each attempt waits for its turn."""
         started = time.monotonic()
         deadline = started + budget
-        policy = self._config.retry
+        remaining = budget  # the first attempt's timeout is the budget itself: transports reuse its timeout object
         pace = self._pace
         retries = 0
         attempt = 0
         retry_cost = 0  # what the coming attempt took from the retry quota
         fresh_connection = False
         while True:
-            turn, wait = pace.acquire(started, retry_cost, first=attempt == 0)
+            if (
+                pace is not None
+                and pace.open
+                and not pace.waiting
+                and len(pace.flying) * 2 < pace.window
+                and started - pace.last_active <= pace.rto
+            ):  # nothing refused, nobody waiting, the window under half full: nothing to decide (pace.py, "open")
+                permit = None
+                pace.last_active = started
+                pace.flying.append(None)
+            else:
+                permit = await self._turn(request, deadline, attempt)
+                started = time.monotonic()
+                remaining = deadline - started
+                if remaining <= 0:
+                    self._limiter.report(permit, FAILED)
+                    raise request.timed_out(budget)
+            attempt += 1
             outcome = FAILED
             retry_after = None
             response: Response | None = None
-            error: errors.BaseError | None = None
+            error: errors.BaseError | None
             try:
-                if wait:
-                    started = await self._wait_for_turn(request, turn, wait, deadline)
-                if turn.local_refusal:
-                    raise errors.RateLimitError(
-                        f"{request.describe()}: not sent: the API refused most of this client's recent calls"
-                        " with 429, so the client refuses some itself until the API accepts calls again"
-                    )
-                remaining = deadline - started
-                if remaining <= 0:
-                    raise request.timed_out(budget)
-                attempt += 1
-                try:
-                    response = await self._transport.send(request, remaining, fresh_connection)
-                except errors.BaseError as exc:
-                    error = exc
+                response = await self._transport.send(request, remaining, fresh_connection)
+            except errors.BaseError as exc:
+                error = exc
+            else:
+                if 200 <= response.status < 300:
+                    error = None
+                    outcome = ACCEPTED
                 else:
-                    error = None if 200 <= response.status < 300 else error_for_response(request, response)
+                    error = error_for_response(request, response)
+                    assert error is not None
                     outcome = REFUSED if response.status == 429 else ACCEPTED
-                    retry_after = None if error is None else error.retry_after
-                if logger.isEnabledFor(logging.DEBUG):
-                    log_attempt(request, response, error, attempt, time.monotonic() - started)
+                    retry_after = error.retry_after
+                if retry_cost or self._quota.tokens < QUOTA_CAPACITY:
+                    self._quota.answered(retry_cost)
             finally:
-                pace.release(turn, time.monotonic(), outcome, retry_after)
+                if permit is not None:
+                    self._limiter.report(permit, outcome, retry_after)
+                else:
+                    pace.flying.pop()  # type: ignore[union-attr]
+                    if outcome is ACCEPTED and not pace.waiting:  # type: ignore[union-attr]
+                        pace.open_accepted += 1  # type: ignore[union-attr]
+                    else:
+                        pace.open_done(time.monotonic(), outcome, retry_after)  # type: ignore[union-attr]
+            if logger.isEnabledFor(logging.DEBUG):
+                log_attempt(request, response, error, attempt, time.monotonic() - started)
             if error is None:
                 assert response is not None
                 response.attempts = attempt
                 return response
             now = time.monotonic()
-            if policy.resend_at_once(error, request.method, fresh_connection) and now < deadline:
+            if self._config.retry.resend_at_once(error, request.method, fresh_connection) and now < deadline:
                 fresh_connection = True
                 retry_cost = 0
                 log_retry(request, error, 0.0)
             else:
-                delay = policy.delay_before_retry(retries, error, deadline - now)
+                delay = self._config.retry.delay_before_retry(retries, error, deadline - now)
                 # botocore's quota: when retries keep failing across calls it runs dry, and calls end sooner.
-                retry_cost = 0 if delay is None else pace.take_retry(isinstance(error, errors.TimeoutError))
+                retry_cost = 0 if delay is None else self._quota.take(error)
                 if delay is None or not retry_cost:
                     error.attempts = attempt
                     raise error
@@ -256,38 +307,16 @@ class AsyncClient:
                 await self._transport.sleep(delay)
                 retries += 1
             started = time.monotonic()
+            remaining = deadline - started
 
-    async def _wait_for_turn(self, request: Request, turn: Turn, wait: float, deadline: float) -> float:
-        """Wait until the pace lets `turn` go: the time it may send. A wait that would end past the deadline
-        raises RateLimitError at once, its `retry_after` the wait the pace asked for."""
-        pace = self._pace
-        waker: Any = None
-        while True:
-            now = time.monotonic()
-            if wait <= 0:
-                return now
-            if wait == math.inf:  # queued until a call in flight ends: woken then
-                if waker is None:
-                    waker = self._transport.waker()
-                    if not pace.wait_on(turn, waker.wake):
-                        waker = None
-                        wait = pace.ready(turn, now)
-                        continue
-                if now >= deadline:
-                    raise errors.RateLimitError(
-                        f"{request.describe()}: no turn to send within the timeout: the calls in flight took it"
-                        f" ({pace!r})"
-                    )
-                await waker.wait(deadline - now)
-                waker = None
-            elif now + wait > deadline:
-                raise errors.RateLimitError(
-                    f"{request.describe()}: no turn to send within the timeout at the pace the API accepts ({pace!r})",
-                    retry_after=wait,
-                )
-            else:
-                await self._transport.sleep(wait)
-            wait = pace.ready(turn, time.monotonic())
+    async def _turn(self, request: Request, deadline: float, attempts: int) -> object:
+        """The limiter's permit for the next attempt; RateLimitError, naming the request, when none comes."""
+        try:
+            return await self._limiter.aturn(deadline, first=attempts == 0)
+        except errors.RateLimitError as no_turn:
+            raise errors.RateLimitError(
+                f"{request.describe()}: {no_turn}", retry_after=no_turn.retry_after, attempts=attempts
+            ) from None
 
 
 class AsyncRawView:

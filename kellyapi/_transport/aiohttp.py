@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import copy
 import io
-import select
 import ssl
 import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine, Mapping
@@ -89,20 +88,9 @@ class _GuardedConnector(aiohttp.TCPConnector):
         return protocol
 
     async def connect(self, req: Any, traces: Any, timeout: Any) -> Any:
-        """A connection for the calling task's request, marked as carrying it; never one the server closed.
-
-        A loop that did not run since the server closed an idle connection has not seen its FIN: the
-        request would be written to a dead socket, and a POST written cannot be resent safely. So, as
-        urllib3 does on checkout, a pooled connection whose socket is readable (the FIN, or bytes nobody
-        asked for) is dropped before anything is written on it, and another is taken.
-        """
-        while True:
-            conn = await super().connect(req, traces, timeout)
-            protocol: Any = conn.protocol
-            if not protocol.kelly_task or not _closed_by_peer(protocol):
-                break
-            conn.close()
-        protocol = conn.protocol
+        """A connection for the calling task's request, marked as carrying it."""
+        conn = await super().connect(req, traces, timeout)
+        protocol: Any = conn.protocol
         if protocol.kelly_task:  # it carried a request before: this is a reuse
             protocol.kelly_busy = protocol.kelly_reused = True
             protocol.kelly_received = 0
@@ -132,19 +120,6 @@ class _GuardedConnector(aiohttp.TCPConnector):
         for protocol in list(self.protocols):
             if not protocol.kelly_busy:
                 protocol.close()
-
-
-def _closed_by_peer(protocol: ResponseHandler) -> bool:
-    """Whether an idle connection's socket has something to read: the server's FIN, or a stray answer."""
-    transport = protocol.transport
-    sock = None if transport is None else transport.get_extra_info("socket")
-    if sock is None:
-        return transport is None or transport.is_closing()
-    try:
-        readable, _, _ = select.select([sock], [], [], 0)
-    except (OSError, ValueError):  # closed meanwhile
-        return True
-    return bool(readable)
 
 
 def _owned_session_factory(network: Network) -> Callable[[], aiohttp.ClientSession]:

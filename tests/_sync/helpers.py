@@ -10,6 +10,7 @@ import pytest
 from kellyapi import SyncKellyAPI
 from kellyapi._sync import client as client_module
 from kellyapi._core.http import Request, Response
+from kellyapi._core.policy import limiter as limiter_module
 
 
 class SleepRecorder:
@@ -28,12 +29,17 @@ class SleepRecorder:
         """The real clock, plus every wait recorded so far."""
         return time.monotonic() + self.slept
 
+    def sleep(self, seconds: float) -> None:
+        """The blocking pace's own waits for a turn: the clock moves on by them too (they are not retries)."""
+        self.slept += seconds
+
 
 def recording_sleeps(api: SyncKellyAPI, monkeypatch: pytest.MonkeyPatch) -> SleepRecorder:
     """Make `api` record its waits instead of sleeping, its clock moving on by each (for this test only)."""
     recorder = SleepRecorder()
     monkeypatch.setattr(api._transport, "sleep", recorder)
     monkeypatch.setattr(client_module, "time", recorder)
+    monkeypatch.setattr(limiter_module, "time", recorder)  # the pace's clock too: a Retry-After's pause
     return recorder
 
 

@@ -17,9 +17,7 @@ from kellyapi._core.policy.pace import (
     FAILED,
     INITIAL_WINDOW,
     MIN_RATE,
-    QUOTA_CAPACITY,
     REFUSED,
-    RETRY_COST,
     AdaptivePace,
     Turn,
 )
@@ -197,16 +195,6 @@ def test_one_in_two_refused_is_left_alone_by_the_throttle() -> None:
     assert not pace.acquire(40.0)[0].local_refusal
 
 
-def test_the_retry_quota_runs_dry_on_failing_retries_and_refills_on_answers() -> None:
-    pace = AdaptivePace()
-    taken = [pace.take_retry(after_timeout=False) for _ in range(QUOTA_CAPACITY // RETRY_COST + 1)]
-    assert taken[:-1] == [RETRY_COST] * (QUOTA_CAPACITY // RETRY_COST)
-    assert taken[-1] == 0, "no more retries"
-    turn = go(pace, 0.0, retry_cost=RETRY_COST)
-    pace.release(turn, 0.1, ACCEPTED)
-    assert pace.take_retry(after_timeout=False) == RETRY_COST, "an answer gives back what its retry took"
-
-
 def test_refusals_answered_before_earlier_calls_are_weighed_in_the_order_the_calls_went() -> None:
     """A 429 comes back before accepted calls sent before it: 5 % shed calls answered first prove nothing."""
     pace = AdaptivePace()
@@ -281,7 +269,7 @@ def test_whatever_is_cancelled_when_everything_is_released_the_pace_holds_nothin
     for turn in turns:
         pace.release(turn, now)
     assert pace.in_flight == 0
-    assert not pace._queue
+    assert not pace.waiting
     later = now + EVIDENCE_WINDOW * 3
     turn, wait = pace.acquire(later)
     assert not turn.local_refusal

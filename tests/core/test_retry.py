@@ -7,7 +7,7 @@ import email.utils
 import pytest
 
 from kellyapi import errors
-from kellyapi._core.policy.retry import RetryPolicy, parse_retry_after
+from kellyapi._core.policy.retry import QUOTA_CAPACITY, RETRY_COST, RetryPolicy, RetryQuota, parse_retry_after
 
 NOW = 1_700_000_000.0
 
@@ -110,3 +110,15 @@ def test_only_a_replayable_request_is_resent_at_once_after_a_stale_connection() 
     assert not policy.resend_at_once(stale, "GET", resent_already=True), "once per call"
     assert not policy.resend_at_once(stale, "POST", resent_already=False)
     assert not policy.resend_at_once(errors.ConnectionError("refused"), "GET", resent_already=False)
+
+
+def test_the_retry_quota_runs_dry_on_failing_retries_and_refills_on_answers() -> None:
+    quota = RetryQuota()
+    failure = status_error(503)
+    taken = [quota.take(failure) for _ in range(QUOTA_CAPACITY // RETRY_COST + 1)]
+    assert taken[:-1] == [RETRY_COST] * (QUOTA_CAPACITY // RETRY_COST)
+    assert taken[-1] == 0, "no more retries"
+    quota.answered(RETRY_COST)
+    assert quota.take(failure) == RETRY_COST, "an answer gives back what its retry took"
+    quota.answered(0)
+    assert quota.take(errors.TimeoutError("slow")) == 0, "a retry after a timeout takes 10"

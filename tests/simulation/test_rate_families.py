@@ -47,7 +47,7 @@ def test_random_shedding_never_engages_the_pace() -> None:
     async def main() -> bool:
         api = model_client(Shedding(0.05, None, latency=0.05, jitter=0.3, seed=5))
         await asyncio.gather(*(api.llm(f"call {index}") for index in range(3000)), return_exceptions=True)
-        return api._pace.engaged
+        return api._limiter.pace.engaged
 
     assert not run_virtual(main), "5 % of 429s at random prove no limit"
 
@@ -133,8 +133,10 @@ def test_calls_cancelled_at_random_points_leave_the_pace_idle(seed: int) -> None
         for task in tasks:
             asyncio.get_running_loop().call_later(chance.uniform(0, 3), task.cancel)
         await asyncio.gather(*tasks, return_exceptions=True)
-        pace = api._pace
-        assert pace.in_flight == 0 and not pace._queue, "every cancelled call gave back what it held"
+        pace = api._limiter.pace
+        assert pace.in_flight == 0 and not pace.waiting and not pace.flying, (
+            "every cancelled call gave back what it held"
+        )
 
         server.rate, server.tokens = 1000.0, 1000.0  # the API is fast again
         loop = asyncio.get_running_loop()

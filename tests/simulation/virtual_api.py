@@ -22,6 +22,7 @@ import attrs
 from kellyapi import KellyAPI, errors
 from kellyapi._async import client as client_module
 from kellyapi._core.http import Request, Response
+from kellyapi._core.policy import limiter as limiter_module
 from kellyapi._transport.aiohttp import LoopWaker
 
 ANSWER = b'{"message": "ok"}'
@@ -66,14 +67,8 @@ class _LoopClock:
 
 def run_virtual(main: Callable[[], Any]) -> Any:
     """Run `main()` (a coroutine function) to its end on a virtual clock, the client reading that clock."""
-    loop = VirtualTimeLoop()
-    real = client_module.time
-    client_module.time = _LoopClock  # type: ignore[assignment]
-    try:
+    with virtual_loop() as loop:
         return loop.run_until_complete(main())
-    finally:
-        client_module.time = real
-        loop.close()
 
 
 # -- model servers ---------------------------------------------------------------------------------------
@@ -283,9 +278,9 @@ def virtual_loop() -> Iterator[VirtualTimeLoop]:
     """A virtual-time loop for a test of its own making, the client reading its clock."""
     loop = VirtualTimeLoop()
     real = client_module.time
-    client_module.time = _LoopClock  # type: ignore[assignment]
+    client_module.time = limiter_module.time = _LoopClock  # type: ignore[assignment]
     try:
         yield loop
     finally:
-        client_module.time = real
+        client_module.time = limiter_module.time = real
         loop.close()

@@ -7,6 +7,9 @@ Each mechanism is a published one, with its published constants:
   in use (RFC 7661), so it doubles every round trip; after an idle spell longer than a retransmission timeout
   (RFC 6298: the smoothed round trip plus four deviations, at least a second) it starts at 4 again (RFC 5681,
   section 4.1). A burst against an API that is already at its limit is refused by the handful, not the hundred.
+  While nothing is refused or paced, a call that finds the window less than half in use (where RFC 7661
+  grows nothing) needs nothing decided: the pace is `open`, and a client only counts such a call in `flying`
+  and its accepted answers in `open_accepted`; everything else goes through `acquire` and `release`.
 - **Evidence** (the Google SRE book, "Handling Overload"). The client counts over the last two minutes the
   answers it got: accepted, or refused with a 429. Pacing engages when requests exceed K = 1.1 times the
   accepts (the book's aggressive multiplier: one refusal for every ten accepted calls), with 100 accepted
@@ -24,9 +27,6 @@ Each mechanism is a published one, with its published constants:
   used-up quota), each attempt is refused locally, at the moment it would go, with probability
   `max(0, (requests - 2 * accepts) / (requests + 1))`: calls fail fast, the API sees at most one refusal per
   accepted call, and the few attempts that still go are the probes that notice a recovery.
-- **Retry quota** (botocore's standard retry mode, `botocore/retries/quota.py`). Retries draw on a quota of
-  500 tokens, 5 a retry and 10 after a timeout; an answer gives back what its retry took, or 1. When retries
-  keep failing across calls the quota runs dry and a failed call is raised without a retry.
 - **Retry-After.** A 429's `Retry-After` of up to `RETRY_AFTER_CAP` (60 s, as openai-python honours) pauses
   every call of the client, not only the refused one; a longer one pauses nobody (a quota for the day does not
   freeze the client: each call raises with the wait on its error).
@@ -64,10 +64,6 @@ MIN_RATE = 0.5  # botocore adaptive.py: the lowest rate the token bucket is set 
 MEASURE_BUCKET = 0.5  # botocore adaptive.py: the send rate is measured over half-second buckets...
 MEASURE_SMOOTHING = 0.8  # ...each new one weighted 0.8 against the average so far
 BURST_SECONDS = 1.0  # botocore bucket.py: the bucket holds a second's worth of tokens (at least one)
-QUOTA_CAPACITY = 500  # botocore retries/quota.py: the retry quota holds 500 tokens...
-RETRY_COST = 5  # ...a retry takes 5 (botocore standard.py)...
-TIMEOUT_RETRY_COST = 10  # ...10 after a timeout...
-NO_RETRY_INCREMENT = 1  # ...and an answer gives back 1, or what its retry took
 
 # A turn's states.
 QUEUED = 1  # waiting in line: the first in line waits for its start, the others to be woken
@@ -84,15 +80,14 @@ OVER_LIMIT = "over limit"  # (weighed only) a 429 with a Retry-After: the API sa
 class Turn:
     """One attempt's place with the pace: what it holds until `AdaptivePace.release`."""
 
-    __slots__ = ("flight", "local_refusal", "retry_cost", "sent_at", "seq", "state", "wake")
+    __slots__ = ("flight", "local_refusal", "sent_at", "seq", "state", "wake")
 
-    def __init__(self, retry_cost: int) -> None:
+    def __init__(self) -> None:
         self.state = DONE
         self.sent_at = 0.0
         self.seq = 0  # SENT: its place among the client's sends
         self.flight = 0  # SENT: the calls in flight once it went, itself included
         self.wake: Callable[[], object] | None = None  # QUEUED: called (from any thread) when it should ask again
-        self.retry_cost = retry_cost  # what the attempt took from the retry quota (0: a first attempt)
         self.local_refusal = False  # refused by the client-side throttle: the call fails without sending
 
     def __repr__(self) -> str:
@@ -120,10 +115,10 @@ class _SlidingCount:
             self._current = 0.0
             self._start = now if math.isinf(self._start) else self._start + whole * self._window
 
-    def add(self, now: float) -> None:
+    def add(self, now: float, count: float = 1) -> None:
         if now - self._start >= self._window:
             self._roll(now)
-        self._current += 1
+        self._current += count
 
     def value(self, now: float) -> float:
         if now - self._start >= self._window:
@@ -144,17 +139,25 @@ class AdaptivePace:
         429s; with neither, send every call at once and leave each to its own retries."""
         self.max_rate = max_rate
         self.adaptive = adaptive
+        self.fleet_paces = False  # a fleet's limiter paces the sends: this pace keeps its window and throttle
         self._rand = rand
         self._lock = threading.Lock()
-        self.quota = QUOTA_CAPACITY
-        self._queue: collections.deque[Turn] = collections.deque()
+        self.waiting: collections.deque[Turn] = collections.deque()  # queued turns, first come first served
         # Slow start
         self.window = INITIAL_WINDOW if adaptive else math.inf
         self.in_flight = 0
         self._next_window_send = -math.inf
-        self._last_active = -math.inf  # when a call last went or ended: an idle spell restarts the window
+        self.last_active = -math.inf  # when a call last went or ended: an idle spell restarts the window
+        # Open: nothing refused, paused or paced. A client may then send a call without `acquire` while fewer
+        # than half the window fly, stamping `last_active`, holding a place in `flying` (a list: its appends
+        # and pops need no lock) and counting an accepted answer in `open_accepted`; a 429 closes it.
+        self.open = adaptive and max_rate is None
+        self.flying: list[None] = []
+        self.open_accepted = 0
+        self._opened_seq = 0  # the calls sent before the pace last opened: those after it went unnumbered
         self._srtt = 0.0
         self._rttvar = 0.0
+        self.rto = MIN_RETRANSMISSION_TIMEOUT  # RFC 6298: the retransmission timeout
         # Evidence
         self._accepts = _SlidingCount(EVIDENCE_WINDOW)
         self._refusals = _SlidingCount(EVIDENCE_WINDOW)
@@ -182,28 +185,27 @@ class AdaptivePace:
 
     # -- asking for a turn -------------------------------------------------------------------------------
 
-    def acquire(self, now: float, retry_cost: int = 0, first: bool = True) -> tuple[Turn, float]:
+    def acquire(self, now: float, first: bool = True) -> tuple[Turn, float]:
         """A turn for an attempt, and the seconds to wait before asking `ready` again: 0 (go now), a time, or
         infinity (until woken: `wait_on` a waker first). A turn with `local_refusal` set must not be sent: the
         client-side throttle refused it. Release the turn in any case.
 
-        retry_cost: what `take_retry` took for this attempt (0 for a first attempt), given back if it is
-        answered; first: the call's first attempt, new work that the client-side throttle may refuse (a
-        retry's chances are the retry quota's to judge)."""
-        turn = Turn(retry_cost)
+        first: the call's first attempt, new work that the client-side throttle may refuse (a retry's chances
+        are the retry quota's to judge)."""
+        turn = Turn()
         with self._lock:
             if first and now - self._last_refusal < EVIDENCE_WINDOW and self._throttled(now):
                 turn.local_refusal = True
                 self._local_refusals.add(now)
                 return turn, 0.0
-            if not self._queue:
+            if not self.waiting:
                 wait = self._wait(now)
                 if wait <= 0:
                     self._go(turn, now)
                     return turn, 0.0
             turn.state = QUEUED
-            self._queue.append(turn)
-            return turn, self._wait(now) if self._queue[0] is turn else math.inf
+            self.waiting.append(turn)
+            return turn, self._wait(now) if self.waiting[0] is turn else math.inf
 
     def wait_on(self, turn: Turn, wake: Callable[[], object]) -> bool:
         """Have `wake()` called when a queued turn should ask `ready` again; False if it no longer waits in the
@@ -220,25 +222,16 @@ class AdaptivePace:
         with self._lock:
             if turn.state != QUEUED:
                 return 0.0
-            if self._queue[0] is not turn:
+            if self.waiting[0] is not turn:
                 return math.inf
             wait = self._wait(now)
             if wait > 0:
                 return wait
-            self._queue.popleft()
+            self.waiting.popleft()
             self._go(turn, now)
             woken = self._advance(now)
         _wake(woken)
         return 0.0
-
-    def take_retry(self, after_timeout: bool) -> int:
-        """Take a retry's tokens from the quota: what was taken, or 0 when the quota cannot pay (no retry)."""
-        cost = TIMEOUT_RETRY_COST if after_timeout else RETRY_COST
-        with self._lock:
-            if self.quota < cost:
-                return 0
-            self.quota -= cost
-            return cost
 
     def _wait(self, now: float) -> float:
         """Seconds until the next call may go: 0 now, or infinity until a call in flight ends."""
@@ -247,11 +240,12 @@ class AdaptivePace:
         if self.engaged:
             interval = 1.0 / self.rate
             return max(0.0, self._theoretical - max(BURST_SECONDS, interval) + interval - now)
-        if self.adaptive and self.in_flight == 0 and now - self._last_active > self._retransmission_timeout():
+        in_flight = self.in_flight + len(self.flying)
+        if in_flight == 0 and now - self.last_active > self.rto and self.adaptive:
             self.window = min(self.window, INITIAL_WINDOW)
-        if self.in_flight >= self.window:
+        if in_flight >= self.window:
             return math.inf
-        return max(0.0, self._next_window_send - now)
+        return self._next_window_send - now if self._next_window_send > now else 0.0
 
     def _go(self, turn: Turn, now: float) -> None:
         turn.state = SENT
@@ -259,8 +253,19 @@ class AdaptivePace:
         turn.seq = self._sent
         self._sent += 1
         self.in_flight += 1
-        turn.flight = self.in_flight
-        self._last_active = now
+        turn.flight = self.in_flight + len(self.flying)
+        self.last_active = now
+        if not turn.seq:
+            self._first_send = now
+        if self.engaged:
+            self._theoretical = max(self._theoretical, now) + 1.0 / self.rate
+            self._measure(now)
+        elif turn.flight * 2 >= self.window:  # a window in use spreads its sends over half a round trip (Linux's
+            # pacing in slow start: twice the window a round trip): refusals, answered at once, must not let it
+            # send faster than it grows
+            self._next_window_send = max(self._next_window_send, now) + self._srtt / (2 * self.window)
+
+    def _measure(self, now: float) -> None:
         # botocore's measured send rate: sends a second over half-second buckets, each weighted 0.8. A bucket
         # counts over its own half-second only: buckets without a send (a pause, an idle spell) say nothing
         # of the rate the client sends at, and a cut after a pause must not start from almost nothing.
@@ -273,22 +278,15 @@ class AdaptivePace:
                     if self._measured < 0
                     else (MEASURE_SMOOTHING * sent + (1 - MEASURE_SMOOTHING) * self._measured)
                 )
-            else:
-                self._first_send = now
             self._measure_bucket = bucket
             self._measure_count = 0
         self._measure_count += 1
-        if self.engaged:
-            self._theoretical = max(self._theoretical, now) + 1.0 / self.rate
-        else:  # the window's sends spread over half a round trip (Linux's pacing in slow start: twice the window
-            # a round trip), so that refusals, answered at once, do not let it send faster than it grows
-            self._next_window_send = max(self._next_window_send, now) + self._srtt / (2 * self.window)
 
     def _advance(self, now: float) -> list[Callable[[], object]]:
         """Let the first in line go while it may; wake the one left first in line, to wait for its start.
         Returns the wakers to call once the lock is released."""
         woken = []
-        queue = self._queue
+        queue = self.waiting
         while queue:
             wait = self._wait(now)
             head = queue[0]
@@ -304,6 +302,34 @@ class AdaptivePace:
                 break
         return woken
 
+    def open_done(self, now: float, outcome: str, retry_after: float | None = None) -> None:
+        """A call sent while the pace was open ended (its place in `flying` given back) other than accepted with
+        nobody waiting: a 429 closes the pace and is weighed; calls waiting get the place (the window was in
+        use, so it grows by one for an accepted call, as `release` grows it)."""
+        woken: list[Callable[[], object]] = []
+        with self._lock:
+            self.last_active = now
+            if outcome == REFUSED:
+                self._refused(now, retry_after)
+                # It went while the pace was open, so before any cut made since: only the first of a wave cuts.
+                self._weigh(REFUSED if not retry_after else OVER_LIMIT, self._opened_seq, now)
+            elif outcome == ACCEPTED:
+                self.open_accepted += 1
+                if self.waiting and not self.engaged:
+                    self.window += 1
+            if self.waiting:
+                woken = self._advance(now)
+        _wake(woken)
+
+    def _close(self, now: float) -> None:
+        self.open = False
+        accepted, self.open_accepted = self.open_accepted, 0
+        # What the open pace did not count, weighed now: the accepted calls against the evidence (Page's
+        # CUSUM clips at zero, so a run of accepts weighs as one step), and in the SRE book's counts.
+        self._evidence = max(0.0, self._evidence + ON_ACCEPT * accepted)
+        self._accepted_since_cut += accepted
+        self._accepts.add(now, accepted)
+
     # -- giving it back ----------------------------------------------------------------------------------
 
     def release(self, turn: Turn, now: float, outcome: str = FAILED, retry_after: float | None = None) -> None:
@@ -315,22 +341,23 @@ class AdaptivePace:
             turn.state = DONE
             if state == SENT:
                 self.in_flight -= 1
-                self._last_active = now
+                self.last_active = now
                 if outcome == ACCEPTED:
                     self._accepted(turn, now)
                 elif outcome == REFUSED:
                     self._refused(now, retry_after)
-                if outcome != FAILED:  # an answer: the API is up
-                    self.quota = min(QUOTA_CAPACITY, self.quota + (turn.retry_cost or NO_RETRY_INCREMENT))
                 if self.adaptive:
                     self._judge(turn, now, outcome if outcome != REFUSED or not retry_after else OVER_LIMIT)
             elif state == QUEUED:
-                first = self._queue[0] is turn
-                self._queue.remove(turn)
+                first = self.waiting[0] is turn
+                self.waiting.remove(turn)
                 if not first:
                     return
-            if self._queue:
+            if self.waiting:
                 woken = self._advance(now)
+            elif not self.open and not self.engaged and self.adaptive and now - self._last_refusal > EVIDENCE_WINDOW:
+                self.open = now >= self._paused_until
+                self._opened_seq = self._sent
         _wake(woken)
 
     # -- learning -----------------------------------------------------------------------------------------
@@ -342,11 +369,12 @@ class AdaptivePace:
         else:
             self._rttvar += RTTVAR_GAIN * (abs(self._srtt - took) - self._rttvar)
             self._srtt += SRTT_GAIN * (took - self._srtt)
+        self.rto = max(MIN_RETRANSMISSION_TIMEOUT, self._srtt + 4 * self._rttvar)
         self._accepts.add(now)
         if not self.adaptive:
             return
         if not self.engaged:
-            if turn.flight >= self.window / 2 or self._queue:  # RFC 7661: grow only a window in use
+            if turn.flight >= self.window / 2 or self.waiting:  # RFC 7661: grow only a window in use
                 self.window += 1
         elif now - self._last_refusal > EVIDENCE_WINDOW:
             self._disengage()
@@ -358,6 +386,7 @@ class AdaptivePace:
     def _refused(self, now: float, retry_after: float | None) -> None:
         if not self.adaptive:  # each call on its own: its own retry waits out its own 429
             return
+        self._close(now)
         self._refusals.add(now)
         self._last_refusal = now
         if retry_after is not None and 0 < retry_after <= RETRY_AFTER_CAP:
@@ -371,6 +400,11 @@ class AdaptivePace:
         refusal in a row (their 429s, coming back one after another, would prove a limit that isn't)."""
         seq = turn.seq
         if seq < self._judged:  # weighed already, as accepted, when a later call's refusal came back
+            return
+        if outcome == ACCEPTED and not self._answers and not self._evidence:
+            # Nothing to weigh it against: no refusal is waiting for the calls before it.
+            self._judged = seq + 1
+            self._accepted_since_cut += seq >= self._cut_seq
             return
         answers = self._answers
         if outcome in (REFUSED, OVER_LIMIT):
@@ -395,8 +429,8 @@ class AdaptivePace:
 
     def _wave(self, now: float, seq: int, told: bool) -> None:
         """A refusal of call number `seq`; `told`: it came with a Retry-After."""
-        if seq < self._cut_seq:
-            return  # this wave already cut the rate
+        if seq < self._cut_seq or self.fleet_paces:
+            return  # this wave already cut the rate, or a fleet's shared pace does the pacing
         # Before the pace is engaged, only a proven wave engages it. Paced, a 429 with a Retry-After (the API
         # saying the client is over its limit) cuts, and so do bare 429s once there are as many as prove a
         # limit and they are more than the tolerated share of the answers since the last cut (fewer may be
@@ -432,10 +466,8 @@ class AdaptivePace:
         self._refused_since_cut = self._accepted_since_cut = 0
 
     def _send_rate(self, now: float) -> float:
-        """Calls sent a second, as botocore measures it (before a bucket has closed: so far, by the time taken)."""
-        if self._measured >= 0:
-            return self._measured
-        return self._measure_count / max(now - self._first_send, self._srtt, MEASURE_BUCKET / 10)
+        """Calls sent a second since the pace engaged, as botocore measures it (the rate until a bucket closed)."""
+        return self._measured if self._measured >= 0 else self.rate
 
     def _set_rate(self, rate: float) -> None:
         rate = max(MIN_RATE, rate)
@@ -446,6 +478,7 @@ class AdaptivePace:
             return
         self.engaged = False
         self.rate = math.inf
+        self._measured, self._measure_bucket = -1.0, -math.inf
         self.window = max(self.window, INITIAL_WINDOW, self.in_flight)
 
     def _throttled(self, now: float) -> bool:
@@ -459,10 +492,12 @@ class AdaptivePace:
         reject = (requests - THROTTLE_K * accepts) / (requests + 1)
         return reject > 0 and self._rand() < reject
 
-    def _retransmission_timeout(self) -> float:
-        return max(MIN_RETRANSMISSION_TIMEOUT, self._srtt + 4 * self._rttvar)
-
     # -- what users see -----------------------------------------------------------------------------------
+
+    @property
+    def proven(self) -> bool:
+        """Whether the answers since the last cut prove a rate limit (Page's CUSUM at `PROOF`)."""
+        return self._evidence >= PROOF
 
     def pause_left(self, now: float) -> float:
         """Seconds left of a pause that a Retry-After began (0 when none)."""
@@ -470,7 +505,7 @@ class AdaptivePace:
 
     def __repr__(self) -> str:
         mode = f"paced at {self.rate:.3g}/s" if self.engaged else f"window {self.window:g}"
-        return f"<AdaptivePace {mode}, {self.in_flight} in flight, {len(self._queue)} waiting>"
+        return f"<AdaptivePace {mode}, {self.in_flight} in flight, {len(self.waiting)} waiting>"
 
 
 def _wake(wakers: list[Callable[[], object]]) -> None:

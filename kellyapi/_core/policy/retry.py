@@ -10,6 +10,9 @@
   Jitter"; openai-python's 0.5 s and 8 s).
 - Never past the deadline: a wait that would end after the call's deadline is not slept, the error is raised
   at once (google-api-core's rule), its `retry_after` saying when to come back.
+- Not when retries keep failing across calls: retries draw on a quota of 500 tokens, 5 a retry and 10 after
+  a timeout, and an answer gives back what its retry took, or 1 (botocore's standard retry mode,
+  `botocore/retries/quota.py`); a dry quota means no retry.
 - A stale connection (Go's `net/http` `shouldRetryRequest`): a request that failed on a reused pooled
   connection before any byte of an answer came is resent at once on a new connection, once per call and
   not counted, only when it is replayable (GET): a POST that was written may have been read, so it is
@@ -21,6 +24,7 @@ from __future__ import annotations
 import email.utils
 import math
 import random
+import threading
 import time
 from collections.abc import Callable, Mapping
 
@@ -31,6 +35,10 @@ from kellyapi import errors
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 REPLAYABLE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})  # RFC 9110's safe methods: resending changes nothing
 RETRY_AFTER_CAP = 60.0  # openai-python honours a Retry-After of up to 60 s; a longer one is not waited out
+QUOTA_CAPACITY = 500  # botocore retries/quota.py: the retry quota holds 500 tokens...
+RETRY_COST = 5  # ...a retry takes 5 (botocore standard.py)...
+TIMEOUT_RETRY_COST = 10  # ...10 after a timeout...
+NO_RETRY_INCREMENT = 1  # ...and an answer gives back 1, or what its retry took
 
 
 def parse_retry_after(headers: Mapping[str, str] | str | None, now: float | None = None) -> float | None:
@@ -110,3 +118,29 @@ class RetryPolicy:
             return None  # a wait of minutes or days: the caller decides, with `retry_after` on the error
         delay = retry_after if retry_after is not None else self.backoff(retries_done, rand)  # 0: at once
         return delay if delay < remaining else None
+
+
+class RetryQuota:
+    """botocore's retry quota, shared by a client's calls (and threads): retries stop when they keep failing."""
+
+    def __init__(self) -> None:
+        """A full quota."""
+        self.tokens = QUOTA_CAPACITY
+        self._lock = threading.Lock()
+
+    def take(self, error: errors.BaseError) -> int:
+        """Take a retry's tokens for `error`: what was taken, or 0 when the quota cannot pay (no retry)."""
+        cost = TIMEOUT_RETRY_COST if isinstance(error, errors.TimeoutError) else RETRY_COST
+        with self._lock:
+            if self.tokens < cost:
+                return 0
+            self.tokens -= cost
+            return cost
+
+    def answered(self, retry_cost: int) -> None:
+        """An attempt got an answer: give back what its retry took (`retry_cost`), or 1 for a first attempt.
+
+        Without the lock: on every answer, and two threads refunding at once lose one refund at worst, which
+        only ends a retry a little sooner."""
+        if self.tokens < QUOTA_CAPACITY:
+            self.tokens = min(QUOTA_CAPACITY, self.tokens + (retry_cost or NO_RETRY_INCREMENT))

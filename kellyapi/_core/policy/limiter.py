@@ -1,0 +1,151 @@
+"""The seam between a client and what decides when its attempts go: `Limiter`, a small protocol with a blocking
+and an async side, and `ProcessLimiter`, the in-process policy every client has unless it is given another
+(`kellyapi.RedisLimiter` shares one pace between the processes and machines of a fleet).
+
+A client consults its limiter before every attempt, retries included, and reports each attempt's outcome.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import os
+import threading
+import time
+from collections.abc import Iterator
+from typing import Protocol, runtime_checkable
+
+from kellyapi import errors
+from kellyapi._core.policy.pace import ACCEPTED, FAILED, REFUSED, AdaptivePace, Turn
+
+__all__ = ["ACCEPTED", "FAILED", "REFUSED", "Limiter", "ProcessLimiter"]
+
+REDIS_URL_ENV = "KELLY_REDIS_URL"
+
+
+@runtime_checkable
+class Limiter(Protocol):
+    """When each attempt of a client may go, learnt from how the attempts went.
+
+    `deadline` is a `time.monotonic()` time: a turn that would come later raises `errors.RateLimitError` at
+    once, its `retry_after` the wait. `first` marks a call's first attempt (new work, which a limiter may
+    refuse outright when the API refuses most calls). The permit a turn returns goes back with `report`,
+    always, in a `finally`: a cancelled or failed attempt reports `FAILED`. `report` never blocks.
+    """
+
+    def turn(self, deadline: float, *, first: bool = False) -> object:
+        """Block until an attempt may go; the permit to report back."""
+
+    async def aturn(self, deadline: float, *, first: bool = False) -> object:
+        """Wait, without blocking the event loop, until an attempt may go; the permit to report back."""
+
+    def report(self, permit: object, outcome: str, retry_after: float | None = None) -> None:
+        """How the attempt went: `ACCEPTED` (an answer other than a 429), `REFUSED` (a 429, with its
+        Retry-After in seconds if it had one) or `FAILED` (no answer, or the call was cancelled)."""
+
+
+def _waits(pace: AdaptivePace, turn: Turn, wait: float, deadline: float) -> Iterator[float]:
+    """The waits before `turn` may go, for a blocking or an async driver: seconds to sleep, or infinity for
+    "until woken" (register with `pace.wait_on` first). Raises RateLimitError when no turn comes in time."""
+    while wait:
+        now = time.monotonic()
+        if wait == math.inf and now >= deadline:
+            raise errors.RateLimitError(f"no turn to send within the timeout: the calls in flight took it ({pace!r})")
+        if wait != math.inf and now + wait > deadline:
+            raise errors.RateLimitError(
+                f"no turn to send within the timeout at the pace the API accepts ({pace!r})", retry_after=wait
+            )
+        yield wait
+        wait = pace.ready(turn, time.monotonic())
+    if turn.local_refusal:
+        raise errors.RateLimitError(
+            "not sent: the API refused most of this client's recent calls with 429, so the client refuses some"
+            " new calls itself until the API accepts calls again"
+        )
+
+
+class ProcessLimiter:
+    """The in-process policy (`kellyapi._core.policy.pace`): one pace for every task and thread of a client."""
+
+    def __init__(self, max_rate: float | None = None, adaptive: bool = True) -> None:
+        """Pace at most `max_rate` calls a second; with `adaptive`, learn the API's rate from its 429s."""
+        self.pace = AdaptivePace(max_rate, adaptive)
+
+    def turn(self, deadline: float, *, first: bool = False) -> Turn:
+        """Block until an attempt may go."""
+        turn, wait = self.pace.acquire(time.monotonic(), first)
+        if not wait and not turn.local_refusal:
+            return turn
+        try:
+            for seconds in _waits(self.pace, turn, wait, deadline):
+                if seconds != math.inf:
+                    time.sleep(seconds)
+                    continue
+                woken = threading.Event()
+                if self.pace.wait_on(turn, woken.set):
+                    woken.wait(deadline - time.monotonic())
+        except BaseException:
+            self.pace.release(turn, time.monotonic())
+            raise
+        return turn
+
+    async def aturn(self, deadline: float, *, first: bool = False) -> Turn:
+        """Wait until an attempt may go, without blocking the event loop."""
+        turn, wait = self.pace.acquire(time.monotonic(), first)
+        if not wait and not turn.local_refusal:
+            return turn
+        try:
+            for seconds in _waits(self.pace, turn, wait, deadline):
+                if seconds != math.inf:
+                    await asyncio.sleep(seconds)
+                    continue
+                waker = _LoopWaker()
+                if self.pace.wait_on(turn, waker.wake):
+                    await waker.wait(deadline - time.monotonic())
+        except BaseException:
+            self.pace.release(turn, time.monotonic())
+            raise
+        return turn
+
+    def report(self, permit: object, outcome: str, retry_after: float | None = None) -> None:
+        """Learn from the attempt and give back what its turn held."""
+        self.pace.release(permit, time.monotonic(), outcome, retry_after)  # type: ignore[arg-type]
+
+    @property
+    def paced_rate(self) -> float | None:
+        """The calls a second the client keeps to (learned from the API's 429s, or max_rate); None: unpaced."""
+        return self.pace.rate if self.pace.engaged else None
+
+    def __repr__(self) -> str:
+        return repr(self.pace)
+
+
+class _LoopWaker:
+    """Wakes one waiting task, from any thread (a turn freed by a thread of another event loop, say)."""
+
+    def __init__(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._woken: asyncio.Future[None] = self._loop.create_future()
+
+    def wake(self) -> None:
+        with contextlib.suppress(RuntimeError):  # its loop closed meanwhile: nobody waits any more
+            self._loop.call_soon_threadsafe(self._set)
+
+    def _set(self) -> None:
+        if not self._woken.done():
+            self._woken.set_result(None)
+
+    async def wait(self, seconds: float) -> None:
+        await asyncio.wait({self._woken}, timeout=seconds)
+
+
+def fleet_limiter_from_environment(max_rate: float | None) -> Limiter | None:
+    """A `RedisLimiter` on KELLY_REDIS_URL when it is set (every client of the process then shares the
+    fleet's pace without a code change), else None."""
+    url = os.environ.get(REDIS_URL_ENV)
+    if not url:
+        return None
+    from kellyapi._transport.redis import RedisLimiter  # redis-py, an extra: loaded only when asked for
+
+    return RedisLimiter(url, max_rate=max_rate)

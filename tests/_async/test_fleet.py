@@ -1,0 +1,82 @@
+"""Clients that share an API key share one pace through Redis (a real redis-server): a Retry-After one of them
+sees pauses the others, a max_rate holds for all of them together, and Redis failing fails open."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from kellyapi import KellyAPI, RedisLimiter, errors
+from kellyapi.testing import KellySandbox
+from tests.concurrently import gather_calls
+from tests.redis_server import RedisServer
+
+
+async def test_a_retry_after_one_client_sees_pauses_another(
+    kelly_sandbox: KellySandbox, redis_server: RedisServer
+) -> None:
+    kelly_sandbox.fail("chat/{model}", status=429, retry_after=2, times=1)
+    one, other = RedisLimiter(redis_server.url), RedisLimiter(redis_server.url)
+    async with KellyAPI(limiter=one) as first, KellyAPI(limiter=other) as second:
+        with pytest.raises(errors.RateLimitError):
+            await first.llm("refused", timeout=1)
+        with pytest.raises(errors.RateLimitError) as paused:
+            await second.sd_models(timeout=1)  # another client, as another process would be
+        assert paused.value.attempts == 0, "not sent: the fleet is paused"
+        assert 0 < (paused.value.retry_after or 0) <= 2
+        assert await second.sd_models(timeout=5), "it goes when the pause is over"
+    await one.aclose()
+    await other.aclose()
+
+
+async def test_max_rate_holds_for_the_fleet_together(kelly_sandbox: KellySandbox, redis_server: RedisServer) -> None:
+    kelly_sandbox.limit_rate(5, latency=0.05)  # bursts of 5, then 5 a second
+    limiters = [RedisLimiter(redis_server.url, max_rate=4) for _ in range(2)]
+    async with KellyAPI(limiter=limiters[0]) as first, KellyAPI(limiter=limiters[1]) as second:
+        results = await gather_calls(
+            [lambda api=api: api.sd_models() for api in (first, second) for _ in range(7)]  # type: ignore[misc]
+        )
+    assert all(isinstance(result, dict) for result in results)
+    assert [request.status for request in kelly_sandbox.requests] == [200] * 14, "never a 429"
+    for limiter in limiters:
+        await limiter.aclose()
+
+
+async def test_redis_down_fails_open_with_one_warning(
+    kelly_sandbox: KellySandbox, redis_server: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="kellyapi")
+    limiter = RedisLimiter(redis_server.url)
+    redis_server.kill()
+    async with KellyAPI(limiter=limiter) as api:
+        results = await gather_calls([lambda i=i: api.llm(f"call {i}") for i in range(10)])
+    assert all(isinstance(result, str) for result in results), "the limiter never fails a call"
+    warnings = [record for record in caplog.records if "in-process policy" in record.getMessage()]
+    assert len(warnings) == 1
+    await limiter.aclose()
+
+
+async def test_the_shared_state_is_named_after_the_api_and_a_hash_of_the_key(
+    kelly_sandbox: KellySandbox, redis_server: RedisServer
+) -> None:
+    import redis
+
+    kelly_sandbox.fail("chat/{model}", status=429, retry_after=1, times=1)
+    limiter = RedisLimiter(redis_server.url)
+    async with KellyAPI(limiter=limiter) as api:
+        assert await api.llm("after a pause")
+    keys = [key.decode() for key in redis.Redis.from_url(redis_server.url).keys("*")]
+    assert keys and all(key.startswith("kellyapi:") for key in keys)
+    assert all(kelly_sandbox.api_key not in key for key in keys), "the key itself never"
+    assert kelly_sandbox.api_key not in repr(limiter)
+    await limiter.aclose()
+
+
+async def test_kelly_redis_url_gives_every_client_the_fleets_limiter(
+    kelly_sandbox: KellySandbox, redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KELLY_REDIS_URL", redis_server.url)
+    async with KellyAPI() as api:
+        assert isinstance(api._limiter, RedisLimiter)
+        assert await api.sd_models()

@@ -1,0 +1,148 @@
+"""A fleet through a real Redis: the Lua rules agree with their pure reference, processes sharing a key keep to
+its limit together, and Redis killed or restarted mid-run costs no call (sizes reduced for CI; the 4, 16 and
+32-process figures are in `python -m bench.rate_limits`)."""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+import redis
+
+from kellyapi._core.policy import fleet
+from kellyapi.sandbox import Sandbox
+from tests.redis_server import RedisServer
+
+NAME = "kellyapi:test"
+KEYS = [f"{NAME}:tat", f"{NAME}:pause", f"{NAME}:pace", f"{NAME}:accepted", f"{NAME}:since"]
+
+
+def _turn(client: redis.Redis, max_wait: float, max_rate: float) -> tuple[float, float, bool]:
+    constants = fleet.script_arguments()
+    wait, now, booked = client.eval(
+        fleet.TURN_SCRIPT,
+        5,
+        *KEYS,
+        max_wait,
+        max_rate,
+        constants["burst"],
+        constants["beta"],
+        constants["c"],
+        constants["floor"],
+        constants["idle"],
+    )
+    return float(wait), float(now), booked == b"1"
+
+
+def _refused(client: redis.Redis, sent: float, retry_after_ms: float, proven: bool) -> float:
+    constants = fleet.script_arguments()
+    now = client.eval(
+        fleet.REFUSED_SCRIPT,
+        5,
+        *KEYS,
+        sent,
+        retry_after_ms,
+        1 if proven else 0,
+        0,
+        constants["cap"],
+        constants["beta"],
+        constants["c"],
+        constants["floor"],
+        constants["idle"],
+        constants["burst"],
+    )
+    return float(now)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_lua_rules_agree_with_the_pure_reference_at_the_servers_times(redis_server: RedisServer, seed: int) -> None:
+    """Each script answers with the server time it acted at; the reference, run at those times, decides alike."""
+    client = redis.Redis.from_url(redis_server.url)
+    chance = random.Random(seed)
+    state = fleet.FleetState()
+    for _ in range(120):
+        action = chance.choice(["turn", "turn", "turn", "accepted", "refused"])
+        if action == "turn":
+            max_wait = chance.choice([0.0, 50.0, 5000.0])
+            wait, now, booked = _turn(client, max_wait, 0.0)
+            expected_wait, expected_booked = fleet.turn(state, now, max_wait, 0.0)
+            assert booked == expected_booked
+            assert wait == pytest.approx(expected_wait, abs=0.1)  # Lua prints 14 digits: 0.1 ms of 1.7e12
+        elif action == "accepted":
+            now = float(client.eval(fleet.ACCEPTED_SCRIPT, 1, KEYS[3], fleet.IDLE_MS))
+            fleet.accepted(state, now)
+        else:
+            sent = float(client.time()[0]) * 1000 - chance.uniform(0, 500)
+            retry_after = chance.choice([-1.0, 0.0, 300.0])
+            proven = chance.random() < 0.5
+            now = _refused(client, sent, retry_after, proven)
+            fleet.refused(state, now, sent, retry_after, proven, 0.0)
+        time.sleep(chance.uniform(0, 0.01))
+    client.close()
+
+
+CLIENT = """
+import asyncio, json, sys, time
+from kellyapi import KellyAPI, SyncKellyAPI, RedisLimiter, errors
+url, redis_url, mode, calls = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+limiter = RedisLimiter(redis_url)
+
+async def tasks():
+    async with KellyAPI("fleet-key", url, limiter=limiter, timeout=60) as api:
+        results = await asyncio.gather(*(api.llm(f"call {i}") for i in range(calls)), return_exceptions=True)
+    await limiter.aclose()
+    return results
+
+def sequential():
+    with SyncKellyAPI("fleet-key", url, limiter=limiter, timeout=60) as api:
+        results = []
+        for i in range(calls):
+            try:
+                results.append(api.llm(f"call {i}"))
+            except errors.BaseError as error:
+                results.append(error)
+    limiter.close()
+    return results
+
+results = asyncio.run(tasks()) if mode == "tasks" else sequential()
+print(json.dumps({"failed": [repr(r) for r in results if isinstance(r, BaseException)]}))
+"""
+
+
+def run_fleet(sandbox_url: str, redis_url: str, processes: int, calls: int) -> list[str]:
+    modes = ["tasks", "sequential"] * (processes // 2)  # half each twin
+    running = [
+        subprocess.Popen(
+            [sys.executable, "-c", CLIENT, sandbox_url, redis_url, mode, str(calls)], stdout=subprocess.PIPE, text=True
+        )
+        for mode in modes
+    ]
+    failed: list[str] = []
+    for process in running:
+        failed += json.loads(process.communicate(timeout=300)[0])["failed"]
+    return failed
+
+
+def test_processes_sharing_a_key_keep_to_its_limit_together(redis_server: RedisServer) -> None:
+    with Sandbox(rate_limit=20, latency=0.1) as sandbox:
+        failed = run_fleet(sandbox.url, redis_server.url, processes=8, calls=20)
+        statuses = [request.status for request in sandbox.state.requests]
+    assert failed == []
+    assert statuses.count(429) <= 0.1 * len(statuses), "their refusals do not add up"
+
+
+@pytest.mark.parametrize("fault", ["kill", "restart"])
+def test_redis_killed_or_restarted_mid_run_costs_no_call(redis_server: RedisServer, fault: str) -> None:
+    with Sandbox(rate_limit=20, latency=0.1) as sandbox:
+        timer = threading.Timer(1.5, getattr(redis_server, fault))
+        timer.start()
+        try:
+            failed = run_fleet(sandbox.url, redis_server.url, processes=6, calls=20)
+        finally:
+            timer.cancel()
+    assert failed == [], "the limiter never fails a call: the in-process policy takes over"
