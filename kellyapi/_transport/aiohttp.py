@@ -18,7 +18,7 @@ from aiohttp.http_exceptions import ContentEncodingError
 
 from kellyapi import errors
 from kellyapi._core.config import DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT
-from kellyapi._core.download import PREALLOCATE_ABOVE, BodyCollector
+from kellyapi._core.download import DECODE_ABOVE, BodyCollector
 from kellyapi._core.http import FormPart, Request, Response
 from kellyapi._core.network import Network, basic_credentials
 from kellyapi._core.upload import StreamedBody
@@ -291,7 +291,7 @@ class AsyncTransport:
         network = network or Network()
         self._source = session_source(session, aiohttp.ClientSession, _owned_session_factory(network))
         self._max_response_bytes = max_response_bytes
-        self._read_at_once = min(PREALLOCATE_ABOVE, max_response_bytes)  # a body this small is read in one go
+        self._read_at_once = min(DECODE_ABOVE, max_response_bytes)  # a body this small is read in one go
         self._pools: dict[asyncio.AbstractEventLoop, _LoopPool] = {}
         self._last_timeout = aiohttp.ClientTimeout(total=DEFAULT_TIMEOUT)
         self._shares_pools = False  # a with_options() copy: the original owns the pools and closes them
@@ -313,7 +313,7 @@ class AsyncTransport:
         twin = copy.copy(self)
         twin._shares_pools = True
         twin._max_response_bytes = max_response_bytes
-        twin._read_at_once = min(PREALLOCATE_ABOVE, max_response_bytes)
+        twin._read_at_once = min(DECODE_ABOVE, max_response_bytes)
         twin._use_network(network)
         if twin._source.make_owned is not None:
             pools_per_process(twin)
@@ -413,16 +413,23 @@ class AsyncTransport:
             )
             error = _error_for(request, exc, stale=used is not None and used.stale)
             cause = request.cause(exc)
-        raise error from cause  # outside the except block, so a cause that showed the key is not its context
+        try:
+            raise error from cause  # outside the except block, so a cause that showed the key is not its context
+        finally:
+            del error, cause  # the error's traceback holds this frame: no reference cycle keeps the attempt alive
 
     async def _read_in_chunks(
         self, request: Request, response: aiohttp.ClientResponse, declared: int | None
     ) -> Response:
         status = response.status
         collector = BodyCollector(request, declared, self._max_response_bytes, success=200 <= status < 300)
-        async for chunk in response.content.iter_any():
-            collector.add(chunk)
-        return collector.response(status, response.headers)
+        try:
+            async for chunk in response.content.iter_any():
+                collector.add(chunk)
+            return collector.response(status, response.headers)
+        except BaseException:
+            collector.discard()  # the error's traceback holds this frame: let the bytes go now
+            raise
 
     async def sleep(self, seconds: float) -> None:
         """Wait between attempts without blocking the event loop."""

@@ -398,7 +398,10 @@ class SyncTransport:
             return answer
         finally:
             current.attempt = None
-        raise error from cause  # outside the except block, so a cause that showed the key is not its context
+        try:
+            raise error from cause  # outside the except block, so a cause that showed the key is not its context
+        finally:
+            del error, cause  # the error's traceback holds this frame: no reference cycle keeps the attempt alive
 
     def _read_capped(
         self, request: Request, response: urllib3.BaseHTTPResponse, deadline: float, timeout: float
@@ -416,21 +419,26 @@ class SyncTransport:
         sock = None if self._owned is not None else getattr(getattr(response, "connection", None), "sock", None)
         collector: BodyCollector | None = None
         status = response.status
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise request.timed_out(timeout)
-            if sock is not None:
-                sock.settimeout(remaining)
-            chunk = response.read1(READ_CHUNK)
-            if collector is None:
-                if len(chunk) == declared:
-                    return Response(status, response.headers, chunk)  # a short answer arrives whole in one read
-                collector = BodyCollector(request, declared, self._max_response_bytes, success=200 <= status < 300)
-            if chunk:
-                collector.add(chunk)
-            if not chunk or collector.complete:  # a complete body needs no second, empty read
-                return collector.response(status, response.headers)
+        try:
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise request.timed_out(timeout)
+                if sock is not None:
+                    sock.settimeout(remaining)
+                chunk = response.read1(READ_CHUNK)
+                if collector is None:
+                    if len(chunk) == declared:
+                        return Response(status, response.headers, chunk)  # a short answer arrives whole in one read
+                    collector = BodyCollector(request, declared, self._max_response_bytes, success=200 <= status < 300)
+                if chunk:
+                    collector.add(chunk)
+                if not chunk or collector.complete:  # a complete body needs no second, empty read
+                    return collector.response(status, response.headers)
+        except BaseException:
+            if collector is not None:
+                collector.discard()  # the error's traceback holds this frame: let the bytes go now
+            raise
 
     def sleep(self, seconds: float) -> None:
         """Wait between attempts."""

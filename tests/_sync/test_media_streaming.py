@@ -10,6 +10,7 @@ import json
 import os
 import threading
 import time
+import tracemalloc
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -161,3 +162,43 @@ def test_the_sandbox_takes_a_streamed_upload(kelly_sandbox: KellySandbox, tmp_pa
         assert png_size(image) == (128, 96)
         assert png_size(api.removebg(LARGE)) == (64, 48)
     assert [base64.b64decode(r.body["image_data"]) for r in kelly_sandbox.requests] == [LARGE, LARGE]
+
+
+def lying_length(body: bytes) -> Callable[[Connection], None]:
+    """Declares a body just under the size cap, sends `body` (far less) and closes."""
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % (64 * MIB - 1)
+
+    def script(conn: Connection) -> None:
+        while (request := conn.read_request()) is not None:
+            if request.request_line.startswith("GET"):  # the warm-up call: a true answer
+                conn.send(answer(body={"models": ["m"]}))
+                continue
+            conn.send(head)
+            conn.send(body)  # not joined to the head: the server's copy would count in the client's peak
+            break
+        conn.close()
+
+    return script
+
+
+MIB = 1024 * 1024
+
+
+@pytest.mark.parametrize("method", ["generate", "llm"])
+def test_a_lying_content_length_costs_what_arrived_not_what_it_declared(method: str) -> None:
+    arrived = 2 * MIB
+    field = "image" if method == "generate" else "message"
+    body = b'{"%s": "' % field.encode() + b"QUJD" * (arrived // 4 - 4)
+    arguments: dict[str, Any] = {"width": 64, "height": 64} if method == "generate" else {}
+    with hostile(lying_length(body)) as server:
+        with SyncKellyAPI(API_KEY, server.url, max_retries=2) as api:
+            api.llm_models()  # the pool and its connection exist before measuring
+            tracemalloc.start()
+            try:
+                with pytest.raises(errors.ConnectionError) as caught:
+                    getattr(api, method)("a lie", **arguments)
+                _, peak = tracemalloc.get_traced_memory()
+            finally:
+                tracemalloc.stop()
+    assert caught.value.attempts == 3
+    assert peak < 2 * arrived  # three attempts, each freed as it failed; nothing sized from the declared 64 MiB
