@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 import aiohttp
 import attrs
+import yarl
 from aiohttp.client_proto import ResponseHandler
 from aiohttp.http_exceptions import ContentEncodingError
 
@@ -185,6 +186,15 @@ def _discard_dead_pool(pool: _LoopPool) -> None:
     for protocol in protocols:
         if protocol.transport is not None:
             _close_socket_of_dead_loop(protocol.transport)
+
+
+def _exact_url(url: str) -> yarl.URL | str:
+    """The URL as the SDK wrote it: yarl would otherwise decode escapes and resolve `%2E%2E` segments in it.
+
+    The SDK's URLs are already encoded (routes checked and quoted, queries urlencoded); a base URL with a
+    non-ASCII host still needs yarl's encoding (IDNA), so it is left to aiohttp.
+    """
+    return yarl.URL(url, encoded=True) if url.isascii() else url
 
 
 def _is_certificate_failure(exc: BaseException) -> bool:
@@ -385,7 +395,7 @@ class AsyncTransport:
         try:
             async with session.request(
                 request.method,
-                request.url,
+                _exact_url(request.url),
                 data=_payload(request),
                 headers=request.headers if self._proxy_headers is None else self._with_proxy_login(request),
                 timeout=self._timeout(timeout),
