@@ -203,6 +203,20 @@ def _is_certificate_failure(exc: BaseException) -> bool:
     )
 
 
+# What ssl raises when the bytes on the wire stopped (EOF, a reset) rather than when they were not TLS.
+_TLS_CUT_SHORT = (ssl.SSLEOFError, ssl.SSLSyscallError, ssl.SSLZeroReturnError, ssl.SSLWantReadError)
+
+
+def _is_tls_protocol_failure(exc: BaseException) -> bool:
+    """A TLS handshake that failed on what the server sent (plain HTTP on an https:// URL, say): it would again."""
+    cause = getattr(exc, "os_error", None)
+    return (
+        isinstance(exc, aiohttp.ClientConnectorSSLError)
+        and isinstance(cause, ssl.SSLError)
+        and not isinstance(cause, _TLS_CUT_SHORT)
+    )
+
+
 def _is_encoding_failure(exc: BaseException) -> bool:
     link: BaseException | None = exc
     for _ in range(8):
@@ -216,7 +230,7 @@ def _is_encoding_failure(exc: BaseException) -> bool:
 
 def _error_for(request: Request, exc: aiohttp.ClientError, stale: bool) -> errors.BaseError:
     """The typed error for what aiohttp raised, marked for the retry policy; the same classes as urllib3's."""
-    if _is_certificate_failure(exc):
+    if _is_certificate_failure(exc) or _is_tls_protocol_failure(exc):
         return request.failed(exc, deterministic=True)
     if isinstance(exc, aiohttp.ClientHttpProxyError):
         return request.failed(exc)  # the proxy refused (a 407, a 403 for the port), as urllib3's ProxyError

@@ -219,6 +219,22 @@ def _is_certificate_failure(exc: BaseException) -> bool:
     return False
 
 
+# What ssl raises when the bytes on the wire stopped (EOF, a reset) rather than when they were not TLS.
+_TLS_CUT_SHORT = (ssl.SSLEOFError, ssl.SSLSyscallError, ssl.SSLZeroReturnError, ssl.SSLWantReadError)
+
+
+def _is_tls_protocol_failure(exc: BaseException) -> bool:
+    """A TLS exchange that failed on what the server sent (plain HTTP on an https:// URL, say): it would again."""
+    link: BaseException | None = exc
+    for _ in range(8):
+        if link is None:
+            return False
+        if isinstance(link, ssl.SSLError) and not isinstance(link, _TLS_CUT_SHORT):
+            return True
+        link = _inner(link)
+    return False
+
+
 def _is_bad_chunk_size(exc: BaseException | None) -> bool:
     """A chunk-size line that is not hex; an empty one is a dropped connection, retryable."""
     if isinstance(exc, urllib3.exceptions.InvalidChunkLength):
@@ -237,8 +253,10 @@ def _error_for(
         return request.timed_out(timeout)
     if isinstance(exc, urllib3.exceptions.DecodeError):
         return request.broken(exc)
-    if isinstance(exc, urllib3.exceptions.SSLError) and _is_certificate_failure(exc):
+    if isinstance(exc, urllib3.exceptions.SSLError) and (_is_certificate_failure(exc) or _is_tls_protocol_failure(exc)):
         return request.failed(exc, deterministic=True)
+    if isinstance(exc, urllib3.exceptions.InvalidHeader):
+        return request.broken(exc)  # two different Content-Length values: which body is meant is unknowable
     inner = _inner(exc) if isinstance(exc, urllib3.exceptions.ProtocolError) else None
     if isinstance(inner, TimeoutError):  # while the body was sent (reads time out as ReadTimeoutError)
         return request.timed_out(timeout)

@@ -180,6 +180,7 @@ DETERMINISTIC = {
     "undecodable-encoding": b"HTTP/1.1 200 OK\r\nContent-Encoding: br\r\nContent-Length: 8\r\n\r\n\x8b\x02\x80garbag",
     "broken-gzip": b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 12\r\n\r\n\x1f\x8b\x08\x00garbage!",
     "chunk-size-not-hex": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n",
+    "two-content-lengths": b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 20\r\n\r\n{}",
 }
 
 
@@ -202,6 +203,22 @@ def test_a_certificate_that_fails_verification_is_not_retried() -> None:
         assert server.connections == 1
     printed = "".join(traceback.format_exception(caught.value))
     assert "CERTIFICATE_VERIFY_FAILED" in printed or "certificate verify failed" in printed
+
+
+def answer_the_handshake_in_plain_http(conn: Connection) -> None:
+    if conn.sock.recv(65536):  # a TLS ClientHello, read as a bad request by a plain HTTP server
+        conn.send(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+    conn.close()
+
+
+def test_plain_http_answering_a_tls_handshake_is_not_retried() -> None:
+    # plain HTTP where the URL says https: a wrong port or scheme
+    with hostile(answer_the_handshake_in_plain_http) as server:
+        with SyncKellyAPI(API_KEY, server.url.replace("http://", "https://"), max_retries=2, timeout=10) as api:
+            with pytest.raises(errors.ConnectionError) as caught:
+                api.llm("hello?")
+        assert server.connections == 1
+    assert caught.value.attempts == 1
 
 
 # 5. Interim 1xx answers are skipped.
