@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
-import io
+import os
+import socket
 import ssl
 import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine, Mapping
@@ -47,6 +48,12 @@ class _WatchedHandler(ResponseHandler):
         self.kelly_received = 0  # bytes that arrived for that request
         self.kelly_task = 0  # id() of the task whose request it carries (an id, so no finished task is kept alive)
         self.kelly_handed_out = 0  # when connect() last handed it out, by _HANDED_OUT's count
+        self.kelly_transport: asyncio.BaseTransport | None = None  # kept after aiohttp's close() forgets it
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """Keep the transport: aborting a failed attempt needs it after aiohttp has let go of it."""
+        self.kelly_transport = transport
+        super().connection_made(transport)
 
     def data_received(self, data: bytes) -> None:
         """Count the bytes for the request under way; close the connection if it speaks while idle."""
@@ -56,6 +63,44 @@ class _WatchedHandler(ResponseHandler):
             self.close()  # unsolicited: the pool drops a closed connection instead of handing it out
             return
         _data_received(self, data)
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        """The connection failed or closed: first hand the parser what the server sent before it went."""
+        if exc is not None:
+            self._take_what_arrived()
+        super().connection_lost(exc)
+
+    def set_exception(self, *args: Any, **kwargs: Any) -> None:
+        """Sending failed (the server answered early and closed, say): first take the answer that arrived."""
+        self._take_what_arrived()
+        super().set_exception(*args, **kwargs)
+
+    def _take_what_arrived(self) -> None:
+        # A write that fails on a connection the server reset makes asyncio drop the transport unread,
+        # though the server's answer (a 413 before it closed) may wait in the socket. On plain TCP, read it
+        # from a duplicate of the descriptor (the transport's own socket is closed only after this) and
+        # parse it as if it had arrived first, so the answer wins over the failed write. Over TLS the
+        # bytes cannot be read past the TLS layer: there the answer is lost and the attempt fails.
+        transport = self.transport
+        if not self.kelly_busy or transport is None or transport.get_extra_info("sslcontext") is not None:
+            return
+        sock = transport.get_extra_info("socket")
+        if sock is None or sock.fileno() < 0:
+            return
+        try:
+            duplicate = socket.socket(fileno=os.dup(sock.fileno()))
+        except OSError:
+            return
+        with duplicate:
+            duplicate.setblocking(False)
+            while True:
+                try:
+                    data = duplicate.recv(65536)
+                except OSError:  # nothing more (EAGAIN), or the reset itself
+                    return
+                if not data:
+                    return
+                self.data_received(data)
 
     @property
     def should_close(self) -> bool:
@@ -121,6 +166,20 @@ class _GuardedConnector(aiohttp.TCPConnector):
         for protocol in list(self.protocols):
             if not protocol.kelly_busy:
                 protocol.close()
+
+
+def _abort(session: aiohttp.ClientSession, handed_out_before: int) -> _WatchedHandler | None:
+    """Abort the connection of the calling task's failed attempt, if there was one: aiohttp would close it
+    gracefully, and a graceful close keeps the socket (and its descriptor) until its unsent body is flushed,
+    which a server that stopped reading never lets happen. Returns that connection."""
+    connector = session.connector
+    if not isinstance(connector, _GuardedConnector):
+        return None
+    used = connector.used_by(asyncio.current_task(), handed_out_before)
+    transport = used.kelly_transport if used is not None else None
+    if isinstance(transport, asyncio.WriteTransport):
+        transport.abort()  # also once aiohttp's close() began a graceful close, which waits for the flush
+    return used
 
 
 def _owned_session_factory(network: Network) -> Callable[[], aiohttp.ClientSession]:
@@ -242,32 +301,74 @@ def _error_for(request: Request, exc: aiohttp.ClientError, stale: bool) -> error
     return request.failed(exc, stale_connection=stale)
 
 
-# aiohttp writes a bytes body from the event loop in one go, and warns (ResourceWarning) above 1 MiB; a
-# file-like body it sends in chunks, read in a thread. BytesIO shares the bytes' buffer: nothing is copied.
+# aiohttp writes a bytes body from the event loop in one go, and warns (ResourceWarning) above 1 MiB: a
+# larger one goes in slices of a view of it (nothing is copied), like a streamed body.
 _LARGE_BODY = 1024 * 1024
+_SLICE = 256 * 1024  # the socket buffer's order of size on Linux: one write per slice
 
 
-def _payload(request: Request) -> bytes | io.BytesIO | aiohttp.FormData | AsyncIterator[bytes] | None:
+class _Sending:
+    """One attempt's large body as aiohttp sends it, stopped as soon as an answer begins to arrive.
+
+    aiohttp keeps writing the body after the server answered (a 413 after the first 64 KiB, say), and a
+    server that then closes makes that write fail: the error would win over the answer, and the request
+    would be sent again. Stopping the body when the answer's first bytes arrive lets the answer be read;
+    the connection, cut mid-body, is then closed rather than pooled.
+    """
+
+    __slots__ = ("cut_short", "handed_out_before", "session", "task")
+
+    def __init__(self, session: aiohttp.ClientSession, handed_out_before: int) -> None:
+        self.session = session
+        self.task = asyncio.current_task()
+        self.handed_out_before = handed_out_before
+        self.cut_short = False
+
+    def answered(self) -> bool:
+        """Whether bytes of an answer arrived on the attempt's connection (known for the SDK's own pools)."""
+        connector = self.session.connector
+        if not isinstance(connector, _GuardedConnector):
+            return False
+        used = connector.used_by(self.task, self.handed_out_before)
+        if used is None:
+            return False
+        transport = used.transport
+        if used.kelly_received or transport is None or transport.is_closing():  # an answer, or no more connection
+            self.cut_short = True
+        return self.cut_short
+
+
+def _payload(request: Request, sending: _Sending) -> bytes | aiohttp.FormData | AsyncIterator[bytes] | None:
     body = request.body
     if request.form is not None:
         return _form_data(request.form)
     if isinstance(body, StreamedBody):
-        return _streamed(body)
+        return _streamed(body, sending)
     if body is not None and len(body) > _LARGE_BODY:
-        return io.BytesIO(body)
+        return _sliced(body, sending)
     return body
 
 
-async def _streamed(body: StreamedBody) -> AsyncIterator[bytes]:
+async def _sliced(body: bytes, sending: _Sending) -> AsyncIterator[bytes]:
+    view = memoryview(body)
+    for start in range(0, len(body), _SLICE):
+        if sending.answered():
+            return
+        yield view[start : start + _SLICE]  # type: ignore[misc]  # aiohttp writes any bytes-like object
+
+
+async def _streamed(body: StreamedBody, sending: _Sending) -> AsyncIterator[bytes]:
     """One pass over a streamed body (its Content-Length is in the request's headers)."""
     chunks = body.chunks()
     try:
         if body.reads_files:  # a read may wait on a disk: in a thread, as aiohttp reads a file body
-            while (chunk := await asyncio.to_thread(next, chunks, None)) is not None:
+            while not sending.answered() and (chunk := await asyncio.to_thread(next, chunks, None)) is not None:
                 yield chunk
                 del chunk  # sent (or copied to the socket's buffer): let it go before the next is read
         else:
             for chunk in chunks:
+                if sending.answered():
+                    return
                 yield chunk
     finally:
         with contextlib.suppress(ValueError):  # still reading in a thread: the file closes when it is done
@@ -406,11 +507,12 @@ class AsyncTransport:
         handed_out_before = _HANDED_OUT[0]
         if fresh_connection and isinstance(session.connector, _GuardedConnector):
             session.connector.retire_idle_connections()  # so the resend after a stale connection gets a new one
+        sending = _Sending(session, handed_out_before)
         try:
             async with session.request(
                 request.method,
                 _exact_url(request.url),
-                data=_payload(request),
+                data=_payload(request, sending),
                 headers=request.headers if self._proxy_headers is None else self._with_proxy_login(request),
                 timeout=self._timeout(timeout),
                 allow_redirects=False,
@@ -422,19 +524,20 @@ class AsyncTransport:
                 declared = None if "Content-Encoding" in response.headers else response.content_length
                 if declared is not None and declared <= self._read_at_once:
                     # One small read; aiohttp stops at the declared length.
-                    return Response(response.status, response.headers, await response.read())
-                return await self._read_in_chunks(request, response, declared)
+                    answer = Response(response.status, response.headers, await response.read())
+                else:
+                    answer = await self._read_in_chunks(request, response, declared)
+                if sending.cut_short:
+                    response.close()  # the body stopped midway: the server's next read would be our bytes
+                return answer
         except asyncio.TimeoutError:
+            _abort(session, handed_out_before)
             raise request.timed_out(timeout) from None
         except aiohttp.ClientError as exc:
             if isinstance(exc.__cause__, errors.InvalidRequest):  # a streamed file could not be read
+                _abort(session, handed_out_before)
                 raise exc.__cause__ from None
-            connector = session.connector
-            used = (
-                connector.used_by(asyncio.current_task(), handed_out_before)
-                if isinstance(connector, _GuardedConnector)
-                else None
-            )
+            used = _abort(session, handed_out_before)
             error = _error_for(request, exc, stale=used is not None and used.stale)
             cause = request.cause(exc)
         try:

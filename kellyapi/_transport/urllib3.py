@@ -6,6 +6,7 @@ import copy
 import errno
 import http.client
 import logging
+import select
 import socket
 import ssl
 import threading
@@ -41,7 +42,7 @@ NO_RETRIES = urllib3.Retry(total=False, redirect=False)
 class Attempt:
     """The attempt a thread has under way: its deadline (time.monotonic()), and what its connection did."""
 
-    __slots__ = ("connection", "deadline", "fresh_connection", "received", "request", "reused")
+    __slots__ = ("connection", "cut_short", "deadline", "fresh_connection", "received", "request", "reused")
 
     def __init__(self) -> None:
         # One object per thread, reused (a thread has one attempt at a time): send() sets every field.
@@ -51,6 +52,7 @@ class Attempt:
         self.received = 0  # bytes of an answer read on this attempt's connection
         self.request: Request | None = None
         self.connection: Any = None  # the SDK pool's connection it went out on
+        self.cut_short = False  # the body stopped midway, as an answer arrived: the connection cannot be reused
 
     @property
     def stale(self) -> bool:
@@ -280,16 +282,39 @@ def _multipart(request: Request) -> tuple[bytes, Mapping[str, str]]:
     return body, {**request.headers, "Content-Type": content_type}
 
 
+_PIECE = 64 * 1024  # what is sent at a time once the socket has room: a few milliseconds of loopback
+
+
 def _upload(body: StreamedBody, attempt: Attempt) -> Iterator[bytes]:
-    """One pass over a streamed body, each chunk sent within the time left until the call's deadline."""
+    """One pass over a streamed body, each chunk sent within the time left until the call's deadline.
+
+    On the SDK's own plain-TCP connections the body stops as soon as an answer begins to arrive (a 413
+    after the first 64 KiB, from a server that then stops reading): urllib3 then reads that answer, and
+    the connection, cut mid-body, is closed rather than pooled (`attempt.cut_short`). Over TLS the socket
+    is readable for other reasons (TLS 1.3 session tickets), so there only the deadline is kept.
+    """
     for chunk in body.chunks():
-        remaining = attempt.deadline - time.monotonic()
-        if remaining <= 0:
-            raise TimeoutError("the call's deadline passed while the body was sent")
         sock = getattr(attempt.connection, "sock", None)
-        if sock is not None:
+        if sock is None:
+            remaining = attempt.deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError("the call's deadline passed while the body was sent")
+            yield chunk
+            continue
+        tls = isinstance(sock, ssl.SSLSocket)
+        view = memoryview(chunk)
+        for start in range(0, len(chunk), _PIECE):
+            remaining = attempt.deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError("the call's deadline passed while the body was sent")
+            readable, writable, _ = select.select(() if tls else [sock], [sock], [], remaining)
+            if readable:  # the server answered (or closed) before the body was all sent: that is the answer
+                attempt.cut_short = True
+                return
+            if not writable:
+                raise TimeoutError("the call's deadline passed while the body was sent")
             sock.settimeout(remaining)  # a socket timeout bounds one send, not the body
-        yield chunk
+            yield view[start : start + _PIECE]  # type: ignore[misc]  # http.client sends any bytes-like object
 
 
 class ThreadWaker:
@@ -383,6 +408,7 @@ class SyncTransport:
         attempt.received = 0
         attempt.request = request
         attempt.connection = None
+        attempt.cut_short = False
         current.attempt = attempt
         try:
             payload: bytes | Iterator[bytes] | None
@@ -404,6 +430,8 @@ class SyncTransport:
             )
             try:
                 answer = self._read_capped(request, response, deadline, timeout)
+                if attempt.cut_short:
+                    response.close()  # the body stopped midway: the server's next read would be our bytes
             except BaseException:
                 response.close()  # a half-read connection must not go back to the pool
                 raise

@@ -202,3 +202,58 @@ def test_a_lying_content_length_costs_what_arrived_not_what_it_declared(method: 
                 tracemalloc.stop()
     assert caught.value.attempts == 3
     assert peak < 2 * arrived  # three attempts, each freed as it failed; nothing sized from the declared 64 MiB
+
+
+def refuse_after_64_kib(then: str) -> Callable[[Connection], None]:
+    """Reads the head and 64 KiB of the body, answers 413, then closes, resets or reads no more."""
+
+    def script(conn: Connection) -> None:
+        got = b""
+        while len(got) < 64 * 1024 + 2048:
+            data = conn.sock.recv(65536)
+            if not data:
+                return
+            got += data
+        refusal = answer("413 Request Entity Too Large", {"detail": "over 64 KiB"}, {"Connection": "close"})
+        conn.send(refusal)
+        if then == "stop-reading":
+            conn.server.stopping.wait(30)
+        conn.close(reset=then == "reset")
+
+    return script
+
+
+@pytest.mark.parametrize("then", ["close", "reset", "stop-reading"])
+def test_an_answer_that_comes_while_the_body_is_sent_is_the_answer(then: str) -> None:
+    large = bytes(30 * MIB)
+    with hostile(refuse_after_64_kib(then)) as server:
+        with SyncKellyAPI(API_KEY, server.url, max_retries=2, timeout=10) as api:
+            with pytest.raises(errors.InvalidRequest) as caught:
+                api.upscale(large)
+    assert caught.value.status_code == 413
+    assert caught.value.attempts == 1
+    assert server.connections == 1  # sent once
+
+
+def established_to(port: int) -> int:
+    """This machine's TCP connections to `port` that are ESTABLISHED on the connecting side."""
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as lines:
+            for line in list(lines)[1:]:
+                fields = line.split()
+                if int(fields[2].rsplit(":", 1)[1], 16) == port and fields[3] == "01":
+                    count += 1
+    return count
+
+
+def test_a_timed_out_upload_leaves_no_socket_open() -> None:
+    large = bytes(48 * MIB)
+    descriptors = len(os.listdir("/proc/self/fd"))
+    with hostile(read_the_head_then_stall) as server:
+        api = SyncKellyAPI(API_KEY, server.url, max_retries=0)
+        with pytest.raises(errors.TimeoutError):
+            api.upscale(large, timeout=1.0)
+        api.close()
+        assert established_to(server.port) == 0  # aborted, not left to flush what the server never reads
+    assert len(os.listdir("/proc/self/fd")) <= descriptors
