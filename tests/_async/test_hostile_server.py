@@ -62,7 +62,15 @@ def gzip_of_empty_blocks(conn: Connection) -> None:
         conn.drip(empty_block * 400, 0.02, size=len(empty_block))
 
 
-@pytest.mark.parametrize("script", [drip_status_line, drip_headers, drip_chunk_size, gzip_of_empty_blocks])
+def start_late_then_stall(conn: Connection) -> None:
+    if conn.read_request() is not None and not conn.server.stopping.wait(1.5):
+        conn.send(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 20\r\n\r\n{")
+        conn.server.stopping.wait(10)
+
+
+@pytest.mark.parametrize(
+    "script", [drip_status_line, drip_headers, drip_chunk_size, gzip_of_empty_blocks, start_late_then_stall]
+)
 async def test_the_timeout_bounds_the_whole_exchange(script: object) -> None:
     with hostile(script) as server:  # type: ignore[arg-type]
         async with KellyAPI(API_KEY, server.url, timeout=2, max_retries=0) as api:
@@ -262,6 +270,10 @@ def key_in_validation_errors(request: Received) -> bytes:
     return answer("422 Unprocessable Entity", {"detail": detail})
 
 
+def key_as_an_object_key(request: Received) -> bytes:
+    return answer("422 Unprocessable Entity", {"detail": {API_KEY: "is not a field", "nested": [{API_KEY: 1}]}})
+
+
 def key_in_plain_text(request: Received) -> bytes:
     text = ("Unauthorized " + API_KEY[5:]).encode()
     return b"HTTP/1.1 401 Unauthorized\r\nContent-Length: %d\r\n\r\n%s" % (len(text), text)
@@ -273,6 +285,7 @@ LEAKS = [
     key_across_the_cut,
     key_in_location,
     key_in_validation_errors,
+    key_as_an_object_key,
     key_in_plain_text,
 ]
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import socket
 import threading
 import time
 import tracemalloc
@@ -256,3 +257,35 @@ async def test_a_timed_out_upload_leaves_no_socket_open() -> None:
         await api.aclose()
         assert established_to(server.port) == 0  # aborted, not left to flush what the server never reads
     assert len(os.listdir("/proc/self/fd")) <= descriptors
+
+
+def drip_across_base64_groups(body: bytes, at: int) -> Callable[[Connection], None]:
+    """Answers `body` with no length (to the close), all at once but for 40 bytes from `at` sent 1 to 3 at a
+    time, each on its own: the client reads them as chunks that split base64 groups anywhere."""
+
+    def script(conn: Connection) -> None:
+        if conn.read_request() is None:
+            return
+        conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        conn.send(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n" + body[:at])
+        position = at
+        for size in [1, 2, 3, 1, 1, 3, 2, 2, 1, 3, 1, 2, 3, 3, 1, 1, 2, 2, 3, 1, 2]:
+            if conn.server.stopping.wait(0.02):
+                return
+            conn.send(body[position : position + size])
+            position += size
+        conn.server.stopping.wait(0.02)
+        conn.send(body[position:])
+        conn.close()
+
+    return script
+
+
+@pytest.mark.parametrize("offset", [0, 1, 2, 3])
+async def test_base64_groups_split_by_tiny_network_chunks_decode_to_the_same_bytes(offset: int) -> None:
+    image = os.urandom(96 * 1024)
+    body = json.dumps({"image": base64.b64encode(image).decode(), "seed": 3}).encode()
+    at = body.index(b'"image": "') + 10 + 80 * 1024 + offset  # past the first 64 KiB: decoded as it arrives
+    with hostile(drip_across_base64_groups(body, at)) as server:
+        async with KellyAPI(API_KEY, server.url, max_retries=0) as api:
+            assert await api.generate("drip", width=64, height=64) == image
