@@ -420,6 +420,7 @@ class AsyncTransport:
         self._pools: dict[asyncio.AbstractEventLoop, _LoopPool] = {}
         self._last_timeout = aiohttp.ClientTimeout(total=DEFAULT_TIMEOUT)
         self._shares_pools = False  # a with_options() copy: the original owns the pools and closes them
+        self._new_session_each_time: bool | None = None  # of a session= callable; None: not known yet
         self._use_network(network)
         if self._source.make_owned is not None:
             pools_per_process(self)
@@ -458,13 +459,28 @@ class AsyncTransport:
         self._shares_pools = False  # a with_options() copy has pools of its own in the child
         return inherited
 
+    def _borrowed_session(self) -> aiohttp.ClientSession:
+        assert self._source.borrow is not None
+        session = self._source.borrow()
+        if not isinstance(session, aiohttp.ClientSession) or session.closed:
+            raise errors.InvalidArgumentType("session= must give an open aiohttp.ClientSession")
+        return session
+
+    async def _makes_sessions(self, session: aiohttp.ClientSession) -> bool:
+        """Whether `session=` is a callable that makes a new session each time (then each is the SDK's to close
+        when its call ends) rather than one that lends the same session (`lambda: session`: it stays yours).
+        Learnt on the first call, by asking the callable twice."""
+        if self._new_session_each_time is None:
+            again = self._source.borrow() if self._source.borrow is not None else session
+            self._new_session_each_time = again is not session
+            if isinstance(again, aiohttp.ClientSession) and again is not session:
+                await again.close()
+        return self._new_session_each_time
+
     def _current_session(self) -> aiohttp.ClientSession | None:
         """The session to send on, or None when this loop has no open pool yet (opening one awaits)."""
         if self._source.borrow is not None:
-            session = self._source.borrow()
-            if not isinstance(session, aiohttp.ClientSession) or session.closed:
-                raise errors.InvalidArgumentType("session= must give an open aiohttp.ClientSession")
-            return session
+            return self._borrowed_session()
         pools = self._pools
         if len(pools) > 1:
             self._discard_dead_pools()
@@ -502,8 +518,11 @@ class AsyncTransport:
     async def send(self, request: Request, timeout: float, fresh_connection: bool = False) -> Response:
         """Send one request and read the whole response, within `timeout` seconds and the size cap."""
         session = self._current_session()
+        made_for_this_call = False
         if session is None:
             session = await self._open_pool()
+        elif self._source.borrow is not None:
+            made_for_this_call = await self._makes_sessions(session)
         handed_out_before = _HANDED_OUT[0]
         if fresh_connection and isinstance(session.connector, _GuardedConnector):
             session.connector.retire_idle_connections()  # so the resend after a stale connection gets a new one
@@ -540,6 +559,9 @@ class AsyncTransport:
             used = _abort(session, handed_out_before)
             error = _error_for(request, exc, stale=used is not None and used.stale)
             cause = request.cause(exc)
+        finally:
+            if made_for_this_call:
+                await session.close()  # made by the session= callable for this call: the old client closed it too
         try:
             raise error from cause  # outside the except block, so a cause that showed the key is not its context
         finally:

@@ -346,6 +346,7 @@ class SyncTransport:
         self._source = session_source(session, urllib3.PoolManager, _pool_factory(network))
         self._owned = self._source.make_owned() if self._source.make_owned is not None else None
         self._shares_pools = False  # a with_options() copy: the original owns the pool and closes it
+        self._new_session_each_time: bool | None = None  # of a session= callable; None: not known yet
         self._max_response_bytes = max_response_bytes
         self._last_timeout = urllib3.Timeout(connect=DEFAULT_TIMEOUT, read=DEFAULT_TIMEOUT)
         if self._owned is not None:
@@ -388,13 +389,18 @@ class SyncTransport:
             last = self._last_timeout = urllib3.Timeout(connect=seconds, read=seconds)
         return last
 
-    def _session(self) -> urllib3.PoolManager:
-        if self._owned is not None:
-            return self._owned
+    def _borrowed_pool(self) -> urllib3.PoolManager:
+        """The `session=` pool for this call; learns on the first call whether the callable makes a new pool each
+        time (then each is the SDK's to close when its call ends) or lends one (`lambda: pool`: it stays yours)."""
         assert self._source.borrow is not None
         pool = self._source.borrow()
         if not isinstance(pool, urllib3.PoolManager):
             raise errors.InvalidArgumentType("session= must give a urllib3.PoolManager")
+        if self._new_session_each_time is None:
+            again = self._source.borrow()
+            self._new_session_each_time = again is not pool
+            if isinstance(again, urllib3.PoolManager) and again is not pool:
+                again.clear()
         return pool
 
     def send(self, request: Request, timeout: float, fresh_connection: bool = False) -> Response:
@@ -410,7 +416,10 @@ class SyncTransport:
         attempt.connection = None
         attempt.cut_short = False
         current.attempt = attempt
+        pool = self._owned
         try:
+            if pool is None:
+                pool = self._borrowed_pool()
             payload: bytes | Iterator[bytes] | None
             if request.form is not None:
                 payload, headers = _multipart(request)
@@ -418,7 +427,7 @@ class SyncTransport:
                 payload, headers = _upload(request.body, attempt), request.headers
             else:
                 payload, headers = request.body, request.headers
-            response = self._session().request(
+            response = pool.request(
                 request.method,
                 request.url,
                 body=payload,
@@ -444,6 +453,8 @@ class SyncTransport:
             return answer
         finally:
             current.attempt = None
+            if self._owned is None and self._new_session_each_time and pool is not None:
+                pool.clear()  # made by the session= callable for this call: the old client closed it too
         try:
             raise error from cause  # outside the except block, so a cause that showed the key is not its context
         finally:
