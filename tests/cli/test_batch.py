@@ -7,13 +7,14 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
 from kellyapi import SyncKellyAPI
-from kellyapi.cli import exits, main
+from kellyapi.cli import exits, files, main
 from kellyapi.cli.batch import read_jobs
 from kellyapi.testing import KellySandbox
 
@@ -232,3 +233,21 @@ def test_a_batch_under_the_api_s_rate_limit_makes_every_image(
     assert (summary["generated"], summary["failures"]) == (30, [])
     statuses = [request.status for request in kelly_sandbox.requests]
     assert statuses.count(200) == 30 and statuses.count(429) < 30
+
+
+def test_images_are_written_off_the_event_loop(
+    kelly_sandbox: KellySandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    writers: list[str] = []
+    write = files.write_atomically
+
+    def noting_the_thread(path: Path, data: bytes) -> None:
+        writers.append(threading.current_thread().name)
+        write(path, data)
+
+    monkeypatch.setattr(files, "write_atomically", noting_the_thread)
+    prompts_file = write_prompts(tmp_path, PROMPTS[:3])
+    argv = ["batch", str(prompts_file), "-o", str(tmp_path / "out"), "--width", "64", "--height", "64"]
+    assert main([*argv, "--api", kelly_sandbox.url]) == exits.OK
+    assert len(writers) == 3
+    assert threading.main_thread().name not in writers  # asyncio.run's loop runs on the main thread
