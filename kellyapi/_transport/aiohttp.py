@@ -9,7 +9,7 @@ import os
 import socket
 import ssl
 import weakref
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine, Mapping, MutableSet
 from typing import Any, TypeVar
 
 import aiohttp
@@ -124,7 +124,7 @@ class _GuardedConnector(aiohttp.TCPConnector):
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
-        self.protocols: weakref.WeakSet[_WatchedHandler] = weakref.WeakSet()  # all it opened
+        self.protocols: MutableSet[_WatchedHandler] = weakref.WeakSet()  # all it opened
         # aiohttp makes each connection's protocol with this factory (an attribute since aiohttp 3.0).
         self._factory = self._watched_handler  # type: ignore[assignment]
 

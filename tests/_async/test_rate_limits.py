@@ -3,6 +3,8 @@ its callers on a Retry-After, and keeps to a max_rate it is given (sizes reduced
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 
 from kellyapi import KellyAPI, errors
@@ -14,7 +16,7 @@ from tests.concurrently import gather_calls
 async def test_every_call_succeeds_under_the_rate_limit_with_default_settings(kelly_sandbox: KellySandbox) -> None:
     kelly_sandbox.limit_rate(10, latency=0.05)
     async with KellyAPI() as api:
-        results = await gather_calls([lambda i=i: api.llm(f"call {i}") for i in range(40)])
+        results = await gather_calls([functools.partial(api.llm, f"call {i}") for i in range(40)])
 
     assert [type(result) for result in results] == [str] * 40
     assert all(f"'call {i}'" in str(result) for i, result in enumerate(results))
@@ -33,7 +35,7 @@ async def test_a_client_past_its_cold_start_is_refused_once_per_call_of_a_burst_
         assert not api._rate.active
         kelly_sandbox.limit_rate(10, latency=0.05)
         before = len(kelly_sandbox.requests)
-        results = await gather_calls([lambda i=i: api.llm(f"call {i}") for i in range(40)])
+        results = await gather_calls([functools.partial(api.llm, f"call {i}") for i in range(40)])
 
     assert [type(result) for result in results] == [str] * 40
     statuses = [request.status for request in kelly_sandbox.requests[before:]]
@@ -46,7 +48,7 @@ async def test_a_client_past_its_cold_start_is_refused_once_per_call_of_a_burst_
 async def test_each_call_on_its_own_fails_where_the_pace_succeeds(kelly_sandbox: KellySandbox) -> None:
     kelly_sandbox.limit_rate(10, latency=0.05)
     async with KellyAPI(adaptive_rate=False, max_retries=1) as api:
-        results = await gather_calls([lambda i=i: api.llm(f"call {i}") for i in range(40)])
+        results = await gather_calls([functools.partial(api.llm, f"call {i}") for i in range(40)])
     assert any(isinstance(result, errors.RateLimitError) for result in results), "the behaviour the pace replaces"
 
 
@@ -75,7 +77,7 @@ async def test_max_rate_keeps_the_calls_under_the_limit_from_the_first_call(
 ) -> None:
     kelly_sandbox.limit_rate(5, latency=0.05)  # bursts of 5, then 5 a second
     async with KellyAPI(max_rate=4, adaptive_rate=adaptive_rate) as api:
-        results = await gather_calls([lambda i=i: api.sd_models() for i in range(14)])
+        results = await gather_calls([api.sd_models for _ in range(14)])
 
     assert all(isinstance(result, dict) for result in results)
     assert [request.status for request in kelly_sandbox.requests] == [200] * 14, "never a 429"

@@ -9,7 +9,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -34,9 +36,9 @@ def expected_images(client: SyncKellyAPI, prompts: list[str]) -> dict[str, bytes
 SIZE = {"width": 64, "height": 64}
 
 
-def saved(folder: Path, prompts_file: Path, options: dict[str, object] = SIZE) -> dict[str, bytes]:
+def saved(folder: Path, prompts_file: Path, options: Mapping[str, object] = SIZE) -> dict[str, bytes]:
     """The images in `folder`, by the prompt of their line."""
-    jobs = read_jobs(str(prompts_file), folder, options)
+    jobs = read_jobs(str(prompts_file), folder, dict(options))
     return {job.prompt: job.path.read_bytes() for job in jobs if job.path.exists()}
 
 
@@ -107,7 +109,7 @@ def test_an_interrupted_batch_leaves_only_whole_images_and_resumes(
     assert saved(out, prompts_file) == images
 
 
-def batch_summary(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, dict[str, object]]:
+def batch_summary(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, dict[str, Any]]:
     code = main([*argv, "--json"])
     return code, json.loads(capsys.readouterr().out)
 

@@ -141,8 +141,8 @@ def test_a_file_that_grows_is_found_out_before_its_last_chunk_goes(large_file: P
 
 def test_a_short_read_mid_file_is_topped_up_so_no_padding_lands_mid_text(large_file: Path) -> None:
     class Dribbling(io.FileIO):
-        def read(self, size: int = -1, /) -> bytes:
-            return super().read(min(size, 1000) if size > 0 else size)
+        def read(self, size: int | None = -1, /) -> bytes:
+            return super().read(min(size, 1000) if size is not None and size > 0 else size)
 
     with Dribbling(large_file) as file:
         body = build_request(CONFIG, api_spec.UPSCALE, {"image_data": file}).body
