@@ -8,7 +8,9 @@ import copy
 import os
 import socket
 import ssl
+import sys
 import weakref
+from asyncio import selector_events
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine, Mapping, MutableSet
 from typing import Any, TypeVar
 
@@ -25,9 +27,25 @@ from kellyapi._core.http import FormPart, Request, Response
 from kellyapi._core.network import Network, basic_credentials
 from kellyapi._core.upload import StreamedBody
 from kellyapi._transport.fork import pools_per_process
+from kellyapi._transport.hooks import version_of, without
 from kellyapi._transport.session import session_source
 
 ResultT = TypeVar("ResultT")
+
+# The private parts of aiohttp and asyncio used here (see hooks.py), each behind one check:
+_AIOHTTP = version_of(aiohttp.__version__)
+# BaseConnector._factory (an attribute since aiohttp 3.0) makes each connection's protocol, and aiohttp reads
+# ResponseHandler.should_close (a property) as it takes a connection back; aiohttp has no public way to give
+# a connector its own protocol. Without them connections are not watched (no stale resend, no idle guard).
+WATCHED_CONNECTIONS = _AIOHTTP < (4, 0) and isinstance(vars(ResponseHandler).get("should_close"), property)
+# ClientSession._retry_connection (aiohttp 3.11+, listed in ClientSession.ATTRS): False stops aiohttp's own
+# unlogged resend of a GET that failed; there is no public switch.
+NO_SILENT_RESEND = (3, 11) <= _AIOHTTP < (4, 0) and "_retry_connection" in aiohttp.ClientSession.ATTRS
+# asyncio's transports' _call_connection_lost and _sock, and the TLS transport's _ssl_protocol (Python 3.10
+# to 3.14): close the sockets of a pool whose loop was closed by hand, which no public call can do then.
+DEAD_LOOP_SOCKETS = sys.version_info < (3, 15) and hasattr(
+    getattr(selector_events, "_SelectorTransport", None), "_call_connection_lost"
+)
 AsyncSessionArg = aiohttp.ClientSession | Callable[[], aiohttp.ClientSession] | type[aiohttp.ClientSession]
 """`session=`: a ClientSession (yours, never closed by the SDK), a callable returning one, or the class."""
 
@@ -116,7 +134,7 @@ class _WatchedHandler(ResponseHandler):
 
 _data_received = ResponseHandler.data_received
 _HANDED_OUT = [0]  # connections handed out so far, by every connector: tells this attempt's from earlier ones
-_should_close = ResponseHandler.should_close.fget  # type: ignore[attr-defined]
+_should_close: Any = getattr(vars(ResponseHandler).get("should_close"), "fget", None)
 
 
 class _GuardedConnector(aiohttp.TCPConnector):
@@ -125,8 +143,10 @@ class _GuardedConnector(aiohttp.TCPConnector):
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
         self.protocols: MutableSet[_WatchedHandler] = weakref.WeakSet()  # all it opened
-        # aiohttp makes each connection's protocol with this factory (an attribute since aiohttp 3.0).
-        self._factory = self._watched_handler  # type: ignore[assignment]
+        if WATCHED_CONNECTIONS:  # aiohttp makes each connection's protocol with this factory
+            self._factory = self._watched_handler  # type: ignore[assignment]
+        else:
+            without("aiohttp's TCPConnector._factory", "stale connections are not resent, idle ones not watched")
 
     def _watched_handler(self) -> _WatchedHandler:
         protocol = _WatchedHandler(self._loop)
@@ -188,8 +208,10 @@ def _owned_session_factory(network: Network) -> Callable[[], aiohttp.ClientSessi
         session = aiohttp.ClientSession(connector=connector)
         # aiohttp silently resends a GET that failed on a reused connection; the client does that itself,
         # for every method and logged as an attempt, so the server never sees a send the SDK did not log.
-        if hasattr(session, "_retry_connection"):
+        if NO_SILENT_RESEND:
             session._retry_connection = False
+        else:
+            without("aiohttp's ClientSession._retry_connection", "aiohttp may resend a failed GET unlogged")
         return session
 
     return make
@@ -208,6 +230,10 @@ def _close_socket_of_dead_loop(transport: Any) -> None:
     # A closed loop cannot run the callback that closes a transport's socket, and a transport left to the
     # garbage collector warns "unclosed transport". Run that callback here, as the loop would have.
     # Of asyncio's selector transports (TLS ones wrap one) this uses what every Python 3.10+ has.
+    if not DEAD_LOOP_SOCKETS:
+        with contextlib.suppress(RuntimeError):
+            transport.abort()
+        return
     transport = getattr(getattr(transport, "_ssl_protocol", None), "_transport", None) or transport
     lost = getattr(transport, "_call_connection_lost", None)
     if transport.is_closing() and getattr(transport, "_sock", None) is None:

@@ -9,6 +9,7 @@ import logging
 import select
 import socket
 import ssl
+import sys
 import threading
 import time
 import traceback
@@ -26,9 +27,20 @@ from kellyapi._core.http import Request, Response
 from kellyapi._core.network import Network, basic_credentials
 from kellyapi._core.upload import StreamedBody
 from kellyapi._transport.fork import pools_per_process
+from kellyapi._transport.hooks import version_of, without
 from kellyapi._transport.session import session_source
 
 ResultT = TypeVar("ResultT")
+
+# The private parts of urllib3, http.client and socket used here (see hooks.py), each behind one check:
+_URLLIB3 = version_of(getattr(urllib3, "__version__", ""))
+# HTTPConnectionPool._new_conn and _get_conn (urllib3 2.x): the only place a connection is seen as the pool
+# hands it out, to note a reuse on the attempt (stale resend). Without them: no stale resend.
+POOL_HOOKS = _URLLIB3 < (3, 0) and all(hasattr(HTTPConnectionPool, name) for name in ("_new_conn", "_get_conn"))
+# http.client.HTTPResponse._read_status (the first read of every response) and socket.SocketIO's readinto
+# and _sock (Python 3.10 to 3.14): every read, the status line and headers too, gets only the time left.
+# Without them only the body's reads are bounded so (as for a session= PoolManager: read1 + settimeout).
+DEADLINE_READS = POOL_HOOKS and sys.version_info < (3, 15) and hasattr(http.client.HTTPResponse, "_read_status")
 SyncSessionArg = urllib3.PoolManager | Callable[[], urllib3.PoolManager] | type[urllib3.PoolManager]
 """`session=`: a PoolManager (yours, never closed by the SDK), a callable returning one, or the class."""
 
@@ -144,7 +156,9 @@ class _GuardedResponse(http.client.HTTPResponse):
             http.client.parse_headers(self.fp)
 
 
-_read_status = http.client.HTTPResponse._read_status  # type: ignore[attr-defined]
+_read_status: Any = getattr(
+    http.client.HTTPResponse, "_read_status", None
+)
 
 
 class _GuardedPool:
@@ -155,7 +169,8 @@ class _GuardedPool:
 
     def _new_conn(self) -> Any:
         conn = super()._new_conn()  # type: ignore[misc]
-        conn.response_class = _GuardedResponse
+        if DEADLINE_READS:
+            conn.response_class = _GuardedResponse
         return conn
 
     def _get_conn(self, timeout: float | None = None) -> Any:
@@ -196,7 +211,12 @@ def _pool_factory(network: Network) -> Callable[[], urllib3.PoolManager]:
             credentials = network.proxy.credentials
             headers = {"Proxy-Authorization": basic_credentials(credentials)} if credentials else None
             pool = urllib3.ProxyManager(network.proxy.url, proxy_headers=headers, **options)
-        pool.pool_classes_by_scheme = _GUARDED_POOLS
+        if POOL_HOOKS:
+            pool.pool_classes_by_scheme = _GUARDED_POOLS
+        else:
+            without("urllib3's HTTPConnectionPool._get_conn", "stale connections are not resent")
+        if not DEADLINE_READS:
+            without("http.client's HTTPResponse._read_status", "a dripped status line or header is not cut off")
         return pool
 
     return make
@@ -473,7 +493,8 @@ class SyncTransport:
         if declared is not None and declared > self._max_response_bytes:
             raise request.too_large(self._max_response_bytes)
         # The SDK's own connections read against the deadline already (_DeadlineReader).
-        sock = None if self._owned is not None else getattr(getattr(response, "connection", None), "sock", None)
+        own_deadline = self._owned is not None and DEADLINE_READS
+        sock = None if own_deadline else getattr(getattr(response, "connection", None), "sock", None)
         collector: BodyCollector | None = None
         status = response.status
         try:
