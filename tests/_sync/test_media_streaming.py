@@ -290,3 +290,27 @@ def test_base64_groups_split_by_tiny_network_chunks_decode_to_the_same_bytes(off
     with hostile(drip_across_base64_groups(body, at)) as server:
         with SyncKellyAPI(API_KEY, server.url, max_retries=0) as api:
             assert api.generate("drip", width=64, height=64) == image
+
+
+def expected_image(body: bytes) -> bytes:
+    """What json.loads + b64decode make of an image answer."""
+    return base64.b64decode(json.loads(body)["image"], validate=True)
+
+
+BIG_TEXT = base64.b64encode(os.urandom(2 * MIB)).decode()
+NOT_THE_ANSWER = {
+    "big-then-empty": b'{"image": "' + BIG_TEXT.encode() + b'", "image": ""}',
+    "empty-then-big": b'{"image": "", "image": "' + BIG_TEXT.encode() + b'"}',
+    "nested-first": json.dumps({"meta": {"image": BIG_TEXT}, "image": "aGk="}).encode(),
+    "nested-after": json.dumps({"image": "aGk=", "meta": [{"image": BIG_TEXT}]}).encode(),
+    "escaped": json.dumps({"image": BIG_TEXT}).replace("/", "\\/").encode(),
+}
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+@pytest.mark.parametrize("name", NOT_THE_ANSWER)
+def test_a_large_field_that_is_not_the_answer_gives_what_json_loads_gives(name: str, chunked: bool) -> None:
+    body = NOT_THE_ANSWER[name]
+    with hostile(lambda conn: serve_forever(conn, lambda request: framed(body, chunked))) as server:
+        with SyncKellyAPI(API_KEY, server.url) as api:
+            assert api.generate("which image?", width=64, height=64) == expected_image(body)
