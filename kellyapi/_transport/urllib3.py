@@ -6,7 +6,7 @@ import copy
 import errno
 import http.client
 import logging
-import select
+import selectors
 import socket
 import ssl
 import sys
@@ -313,28 +313,33 @@ def _upload(body: StreamedBody, attempt: Attempt) -> Iterator[bytes]:
     the connection, cut mid-body, is closed rather than pooled (`attempt.cut_short`). Over TLS the socket
     is readable for other reasons (TLS 1.3 session tickets), so there only the deadline is kept.
     """
-    for chunk in body.chunks():
-        sock = getattr(attempt.connection, "sock", None)
-        if sock is None:
-            remaining = attempt.deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError("the call's deadline passed while the body was sent")
-            yield chunk
-            continue
-        tls = isinstance(sock, ssl.SSLSocket)
-        view = memoryview(chunk)
-        for start in range(0, len(chunk), _PIECE):
-            remaining = attempt.deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError("the call's deadline passed while the body was sent")
-            readable, writable, _ = select.select(() if tls else [sock], [sock], [], remaining)
-            if readable:  # the server answered (or closed) before the body was all sent: that is the answer
-                attempt.cut_short = True
-                return
-            if not writable:
-                raise TimeoutError("the call's deadline passed while the body was sent")
-            sock.settimeout(remaining)  # a socket timeout bounds one send, not the body
-            yield view[start : start + _PIECE]  # type: ignore[misc]  # http.client sends any bytes-like object
+    watch: selectors.BaseSelector | None = None
+    try:
+        for chunk in body.chunks():
+            sock = getattr(attempt.connection, "sock", None)
+            if sock is None:
+                if attempt.deadline <= time.monotonic():
+                    raise TimeoutError("the call's deadline passed while the body was sent")
+                yield chunk
+                continue
+            if watch is None:  # one selector (epoll on Linux: no FD_SETSIZE limit) for the whole body
+                watch = selectors.DefaultSelector()
+                tls = isinstance(sock, ssl.SSLSocket)
+                watch.register(sock, selectors.EVENT_WRITE if tls else selectors.EVENT_READ | selectors.EVENT_WRITE)
+            view = memoryview(chunk)
+            for start in range(0, len(chunk), _PIECE):
+                remaining = attempt.deadline - time.monotonic()
+                events = watch.select(remaining) if remaining > 0 else []
+                if not events:
+                    raise TimeoutError("the call's deadline passed while the body was sent")
+                if events[0][1] & selectors.EVENT_READ:  # the server answered (or closed): that is the answer
+                    attempt.cut_short = True
+                    return
+                sock.settimeout(remaining)  # a socket timeout bounds one send, not the body
+                yield view[start : start + _PIECE]  # type: ignore[misc]  # http.client sends any bytes-like object
+    finally:
+        if watch is not None:
+            watch.close()
 
 
 class ThreadWaker:
