@@ -534,6 +534,13 @@ class AsyncTransport:
         assert self._proxy_headers is not None
         return {**request.headers, **self._proxy_headers} if request.url.startswith("http:") else request.headers
 
+    def _headers(self, request: Request) -> Mapping[str, str]:
+        headers = request.headers if self._proxy_headers is None else self._with_proxy_login(request)
+        body = request.body
+        if isinstance(body, bytes) and len(body) > _LARGE_BODY:  # sent in slices: its length up front, not chunked
+            headers = {**headers, "Content-Length": str(len(body))}
+        return headers
+
     def _timeout(self, seconds: float) -> aiohttp.ClientTimeout:
         # Most attempts are first attempts, whose timeout is the client's: build that object once.
         last = self._last_timeout
@@ -558,7 +565,7 @@ class AsyncTransport:
                 request.method,
                 _exact_url(request.url),
                 data=_payload(request, sending),
-                headers=request.headers if self._proxy_headers is None else self._with_proxy_login(request),
+                headers=self._headers(request),
                 timeout=self._timeout(timeout),
                 allow_redirects=False,
                 proxy=self._proxy,

@@ -139,3 +139,13 @@ def test_the_route_is_sent_as_written_the_same_by_both_twins(route: str, line: s
         with SyncKellyAPI(API_KEY, server.url + "api/v1/", max_retries=0) as api:
             assert api.request("GET", route, params={"n": "é x"}) == {}
     assert [received.request_line for received in server.requests] == [line]
+
+
+def test_a_large_json_body_goes_whole_with_its_length() -> None:
+    text = "x" * 3_000_000  # over the 1 MiB the async transport sends in one write
+    with hostile(replying(lambda request: answer(body={"length": len(request.body)}))) as server:
+        with SyncKellyAPI(API_KEY, server.url, max_retries=0) as api:
+            assert api.request("POST", "echo", json={"a": text}) == {"length": len(text) + 8}
+    [received] = server.requests
+    assert b"content-length: 3000008" in received.head.lower()
+    assert b"transfer-encoding" not in received.head.lower()
