@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import functools
 import os
 import socket
 import ssl
@@ -273,6 +274,7 @@ def _discard_dead_pool(pool: _LoopPool) -> None:
             _close_socket_of_dead_loop(protocol.transport)
 
 
+@functools.lru_cache(maxsize=256)  # a client calls few URLs, each many times: yarl caches only what it encodes
 def _exact_url(url: str) -> yarl.URL | str:
     """The URL as the SDK wrote it: yarl would otherwise decode escapes and resolve `%2E%2E` segments in it.
 
@@ -534,13 +536,6 @@ class AsyncTransport:
         assert self._proxy_headers is not None
         return {**request.headers, **self._proxy_headers} if request.url.startswith("http:") else request.headers
 
-    def _headers(self, request: Request) -> Mapping[str, str]:
-        headers = request.headers if self._proxy_headers is None else self._with_proxy_login(request)
-        body = request.body
-        if isinstance(body, bytes) and len(body) > _LARGE_BODY:  # sent in slices: its length up front, not chunked
-            headers = {**headers, "Content-Length": str(len(body))}
-        return headers
-
     def _timeout(self, seconds: float) -> aiohttp.ClientTimeout:
         # Most attempts are first attempts, whose timeout is the client's: build that object once.
         last = self._last_timeout
@@ -559,13 +554,20 @@ class AsyncTransport:
         handed_out_before = _HANDED_OUT[0]
         if fresh_connection and isinstance(session.connector, _GuardedConnector):
             session.connector.retire_idle_connections()  # so the resend after a stale connection gets a new one
-        sending = _Sending(session, handed_out_before)
+        headers = request.headers if self._proxy_headers is None else self._with_proxy_login(request)
+        data: Any = request.body
+        sending: _Sending | None = None  # only a large or multipart body is sent in pieces that can stop
+        if request.form is not None or (data is not None and (type(data) is not bytes or len(data) > _LARGE_BODY)):
+            sending = _Sending(session, handed_out_before)
+            data = _payload(request, sending)
+            if type(request.body) is bytes:  # sent in slices: its length up front, not chunked
+                headers = {**headers, "Content-Length": str(len(request.body))}
         try:
             async with session.request(
                 request.method,
                 _exact_url(request.url),
-                data=_payload(request, sending),
-                headers=self._headers(request),
+                data=data,
+                headers=headers,
                 timeout=self._timeout(timeout),
                 allow_redirects=False,
                 proxy=self._proxy,
@@ -579,7 +581,7 @@ class AsyncTransport:
                     answer = Response(response.status, response.headers, await response.read())
                 else:
                     answer = await self._read_in_chunks(request, response, declared)
-                if sending.cut_short:
+                if sending is not None and sending.cut_short:
                     response.close()  # the body stopped midway: the server's next read would be our bytes
                 return answer
         except asyncio.TimeoutError:
