@@ -25,7 +25,7 @@ from kellyapi import errors
 from kellyapi._core.config import DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT
 from kellyapi._core.download import DECODE_ABOVE, BodyCollector
 from kellyapi._core.http import FormPart, Request, Response
-from kellyapi._core.network import Network, basic_credentials
+from kellyapi._core.network import Network, basic_credentials, is_tls_protocol_failure
 from kellyapi._core.upload import StreamedBody
 from kellyapi._transport.fork import pools_per_process
 from kellyapi._transport.hooks import version_of, without
@@ -290,20 +290,6 @@ def _is_certificate_failure(exc: BaseException) -> bool:
     )
 
 
-# What ssl raises when the bytes on the wire stopped (EOF, a reset) rather than when they were not TLS.
-_TLS_CUT_SHORT = (ssl.SSLEOFError, ssl.SSLSyscallError, ssl.SSLZeroReturnError, ssl.SSLWantReadError)
-
-
-def _is_tls_protocol_failure(exc: BaseException) -> bool:
-    """A TLS handshake that failed on what the server sent (plain HTTP on an https:// URL, say): it would again."""
-    cause = getattr(exc, "os_error", None)
-    return (
-        isinstance(exc, aiohttp.ClientConnectorSSLError)
-        and isinstance(cause, ssl.SSLError)
-        and not isinstance(cause, _TLS_CUT_SHORT)
-    )
-
-
 def _is_encoding_failure(exc: BaseException) -> bool:
     link: BaseException | None = exc
     for _ in range(8):
@@ -317,7 +303,8 @@ def _is_encoding_failure(exc: BaseException) -> bool:
 
 def _error_for(request: Request, exc: aiohttp.ClientError, stale: bool) -> errors.BaseError:
     """The typed error for what aiohttp raised, marked for the retry policy; the same classes as urllib3's."""
-    if _is_certificate_failure(exc) or _is_tls_protocol_failure(exc):
+    handshake = isinstance(exc, aiohttp.ClientConnectorSSLError)
+    if _is_certificate_failure(exc) or (handshake and is_tls_protocol_failure(getattr(exc, "os_error", None))):
         return request.failed(exc, deterministic=True)
     if isinstance(exc, aiohttp.ClientHttpProxyError):
         return request.failed(exc)  # the proxy refused (a 407, a 403 for the port), as urllib3's ProxyError

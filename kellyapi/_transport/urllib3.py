@@ -24,7 +24,7 @@ from kellyapi import errors
 from kellyapi._core.config import DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT
 from kellyapi._core.download import BodyCollector
 from kellyapi._core.http import Request, Response
-from kellyapi._core.network import Network, basic_credentials
+from kellyapi._core.network import Network, basic_credentials, is_tls_protocol_failure
 from kellyapi._core.upload import StreamedBody
 from kellyapi._transport.fork import pools_per_process
 from kellyapi._transport.hooks import version_of, without
@@ -230,28 +230,13 @@ def _inner(exc: BaseException) -> BaseException | None:
     return None
 
 
-def _is_certificate_failure(exc: BaseException) -> bool:
+def _is_lasting_tls_failure(exc: BaseException) -> bool:
+    """A certificate refused, or a handshake answered by something that is not TLS, somewhere in the chain."""
     link: BaseException | None = exc
     for _ in range(8):
         if link is None:
             return False
-        if isinstance(link, ssl.SSLCertVerificationError):
-            return True
-        link = _inner(link)
-    return False
-
-
-# What ssl raises when the bytes on the wire stopped (EOF, a reset) rather than when they were not TLS.
-_TLS_CUT_SHORT = (ssl.SSLEOFError, ssl.SSLSyscallError, ssl.SSLZeroReturnError, ssl.SSLWantReadError)
-
-
-def _is_tls_protocol_failure(exc: BaseException) -> bool:
-    """A TLS exchange that failed on what the server sent (plain HTTP on an https:// URL, say): it would again."""
-    link: BaseException | None = exc
-    for _ in range(8):
-        if link is None:
-            return False
-        if isinstance(link, ssl.SSLError) and not isinstance(link, _TLS_CUT_SHORT):
+        if is_tls_protocol_failure(link):
             return True
         link = _inner(link)
     return False
@@ -275,7 +260,7 @@ def _error_for(
         return request.timed_out(timeout)
     if isinstance(exc, urllib3.exceptions.DecodeError):
         return request.broken(exc)
-    if isinstance(exc, urllib3.exceptions.SSLError) and (_is_certificate_failure(exc) or _is_tls_protocol_failure(exc)):
+    if isinstance(exc, urllib3.exceptions.SSLError) and _is_lasting_tls_failure(exc):
         return request.failed(exc, deterministic=True)
     if isinstance(exc, urllib3.exceptions.InvalidHeader):
         return request.broken(exc)  # two different Content-Length values: which body is meant is unknowable
