@@ -5,12 +5,14 @@ Installing kellyapi registers this plugin (the `pytest11` entry point), so a tes
 - `kelly_sandbox`: the session's sandbox, emptied for each test; `.fail(route, ...)` plans faults,
   `.requests` lists what it received and `.add_models(chat=[...])` accepts newer model names.
   While the test runs, KELLY_API_KEY and KELLY_API_URL point at
-  it, so a client your code creates without arguments talks to the sandbox.
+  it, so a client your code creates without arguments talks to the sandbox, and NO_PROXY lists loopback,
+  so it does so directly even where the environment names a proxy.
 - `kelly_client` / `kelly_async_client`: a SyncKellyAPI / KellyAPI pointed at it, closed after the test.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +25,8 @@ if TYPE_CHECKING:  # the server side loads only when a test asks for a sandbox
     from kellyapi.sandbox import Sandbox
     from kellyapi.sandbox.faults import FaultPlan
     from kellyapi.sandbox.server import ReceivedRequest
+
+_LOOPBACK = "127.0.0.1,localhost,::1"  # where the sandbox listens (kellyapi.sandbox binds to 127.0.0.1)
 
 __all__ = ["KellySandbox", "kelly_async_client", "kelly_client", "kelly_sandbox"]
 
@@ -148,6 +152,8 @@ def kelly_sandbox(kelly_sandbox_server: Sandbox, monkeypatch: pytest.MonkeyPatch
     handle.reset()
     monkeypatch.setenv(API_KEY_ENV, handle.api_key)
     monkeypatch.setenv(BASE_URL_ENV, handle.url)
+    for name in ("no_proxy", "NO_PROXY"):  # both spellings: tools differ in which one wins
+        monkeypatch.setenv(name, ",".join(filter(None, [os.environ.get(name, "").strip(), _LOOPBACK])))
     yield handle
     handle.reset()
 

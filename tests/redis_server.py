@@ -36,6 +36,7 @@ class RedisServer:
 
     def start(self) -> None:
         """Start it (nothing saved to disk) and wait until it answers."""
+        assert REDIS_SERVER is not None
         self.process = subprocess.Popen(
             [
                 REDIS_SERVER,

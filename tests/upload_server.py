@@ -24,7 +24,7 @@ async def _echo_parts(request: web.Request) -> web.Response:
         return web.json_response({"detail": "busy"}, status=503)
     parts = []
     reader = await request.multipart()
-    async for part in reader:
+    while (part := await reader.next()) is not None:
         assert isinstance(part, aiohttp.BodyPartReader)
         data = await part.read()
         parts.append(

@@ -124,6 +124,12 @@ class AsyncClient:
         return self._config.base_url
 
     @property
+    def api_key(self) -> str | None:
+        """The API key the client sends (given, or from KELLY_API_KEY); None when it has none. Never in its repr."""
+        key = self._config.options["api_key"]
+        return key if isinstance(key, str) else None
+
+    @property
     def paced_rate(self) -> float | None:
         """The calls a second this client keeps to (learned from the API's 429s, or max_rate); None: unpaced."""
         return getattr(self._limiter, "paced_rate", None)

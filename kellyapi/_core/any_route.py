@@ -24,6 +24,8 @@ _TEXT = "text/plain; charset=utf-8"  # the type of a form field, stated so that 
 _METHOD = re.compile(r"[A-Z]+")
 # A route is a path below the API's base URL: never a URL of its own, which would send the key elsewhere.
 _ROUTE = re.compile(r"[A-Za-z0-9._~!$&'()*+,;=:@%/-]+")
+_ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
+_BAD_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 
 
 def _check_route(route: object) -> str:
@@ -34,8 +36,13 @@ def _check_route(route: object) -> str:
         raise errors.InvalidArgumentValue(
             f"route must be a path below the API's URL such as 'image/generate' (query in params=), got {route!r}"
         )
-    if any(segment in (".", "..") for segment in path.split("/")):
-        raise errors.InvalidArgumentValue(f"route cannot hold . or .. segments, got {route!r}")
+    if _BAD_PERCENT.search(path):
+        raise errors.InvalidArgumentValue(f"route has a % that starts no %XX escape, got {route!r}")
+    # %XX escapes in upper case, as urllib3 writes them: both transports then send the path as it is here.
+    path = _ESCAPE.sub(lambda escape: escape.group().upper(), path)
+    # A dot segment, also written %2E (which servers and URL parsers decode), would climb out of the base path.
+    if any(segment.replace("%2E", ".") in (".", "..") for segment in path.split("/")):
+        raise errors.InvalidArgumentValue(f"route cannot hold . or .. segments (or %2E for a dot), got {route!r}")
     return path
 
 

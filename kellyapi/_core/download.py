@@ -1,11 +1,17 @@
 """An answer's body as it arrives, for both transports: the size cap, and a large image's base64 decoded in place.
 
 An image endpoint answers `{"image": "<base64>", ...}`. Collecting that body and then decoding it holds
-the base64 text (4/3 of the image) and the image together. Instead, the base64 of the result field is
-decoded as its chunks arrive, into one buffer sized from the declared length; the JSON around it is
-kept (with the field emptied) and parsed as usual. Whatever does not fit that shape (the field nested,
-escaped, repeated, not base64) is put back together byte for byte and takes the plain path, which
-accepts or rejects it exactly as before.
+the base64 text (4/3 of the image) and the image together. Instead, the base64 text of the first string
+named like the result field is decoded as its chunks arrive; the JSON around it is kept (with the field
+emptied). Whatever does not fit that shape (escaped, not base64, padded before its end) is put back
+together byte for byte and takes the plain path. The decoded bytes are the answer only if the JSON around
+them, with a marker where the text was, holds that marker as its top-level field (`response.py` checks):
+a same-named field nested elsewhere or given again later (the last one wins, as in `json.loads`) sends the
+body, put back as it came, down the plain path too, so the result is always what `json.loads` and
+`base64.b64decode` give.
+
+Memory grows with the bytes that arrived, never with a declared length (a server may lie about it), and
+a collector that fails lets go of what it held at once, before its error travels on.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from __future__ import annotations
 import binascii
 import io
 import re
+import secrets
 from collections.abc import Mapping
 
 import attrs
@@ -20,8 +27,14 @@ import attrs
 from kellyapi._core.http import Request, Response
 
 Body = bytes | bytearray
-PREALLOCATE_ABOVE = 1024 * 1024  # smaller bodies come in a chunk or two; joining them costs less than a buffer
+# A body declared this small is read whole (it comes in a chunk or two); larger or undeclared 2xx answers of an
+# image call have their media decoded as they arrive. 1 MiB: the size from which holding a body's base64
+# text beside the image costs more than the search for the field (bench/media.py's download row).
+DECODE_ABOVE = 1024 * 1024
 _HEAD_LIMIT = 64 * 1024  # JSON before the media field beyond this: not an image answer, take the plain path
+# Stands where the decoded text was, to ask the parsed JSON whether the text was its top-level field: random
+# per process, so no server can send it on purpose.
+MARKER = "kellyapi-media-" + secrets.token_hex(16)
 _ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 
 
@@ -51,6 +64,10 @@ class ExtractedMedia:
     def _last_bytes(self) -> int:
         return len(binascii.a2b_base64(self.last_group)) if self.last_group else 0
 
+    def marked(self, body: Body) -> bytes:
+        """`body` (the rest of it) with MARKER where the text was: its JSON says whose value the text was."""
+        return bytes(body[: self.offset]) + MARKER.encode() + bytes(body[self.offset :])
+
     def put_back(self, body: Body) -> bytes:
         """The body as it came: `body` (the rest of it) with the base64 text back in place."""
         text = binascii.b2a_base64(self.data[: len(self.data) - self._last_bytes()], newline=False)
@@ -60,10 +77,9 @@ class ExtractedMedia:
 class _MediaDecoder:
     """Decodes the base64 text of one top-level string field as the body's chunks arrive."""
 
-    def __init__(self, field: str, declared: int | None) -> None:
+    def __init__(self, field: str) -> None:
         self._field = field
         self._start = re.compile(rb'"' + re.escape(field.encode()) + rb'"\s*:\s*"')
-        self._declared = declared
         self._head = bytearray()  # the body up to the field's opening quote
         self._search_from = 0  # where in the head the field may still start
         self._out: io.BytesIO | None = None  # the decoded bytes, once the field was found
@@ -96,13 +112,9 @@ class _MediaDecoder:
         start = found.end()
         rest = bytes(head[start:])
         del head[start:]
+        # It grows with what arrives (realloc, amortised); getvalue() later hands over this very buffer as
+        # bytes (CPython shares it rather than copying, once truncated), where a bytearray would need a copy.
         self._out = io.BytesIO()
-        if self._declared is not None and self._declared > start:
-            # One allocation for the whole image; io.BytesIO.getvalue() later hands over this very buffer
-            # as bytes (CPython shares it rather than copying), where a bytearray would need a copy.
-            self._out.seek((self._declared - start) * 3 // 4)
-            self._out.write(b"\0")
-            self._out.seek(0)
         self._decode(rest)
 
     def _decode(self, chunk: bytes) -> None:
@@ -172,10 +184,12 @@ class _MediaDecoder:
 
 
 class BodyCollector:
-    """Collects chunks; a declared length is checked against the cap before reading and filled in place.
+    """Collects chunks under the cap; a declared length is checked against the cap before reading.
 
-    Filling one preallocated buffer, instead of joining a list of chunks, keeps a large body in memory
-    once rather than twice; a large 2xx answer to an image call has its media decoded as it arrives.
+    What it holds grows with what arrived: a single chunk as it came, more in one growing buffer
+    (no list of chunks joined at the end, which would hold the body twice); a large 2xx answer to an
+    image call has its media decoded as it arrives. It drops what it holds as soon as it fails (or is
+    told the attempt failed: `discard()`), so a failed attempt's bytes are not kept alive by its error.
     """
 
     def __init__(self, request: Request, declared: int | None, limit: int, *, success: bool = True) -> None:
@@ -185,29 +199,35 @@ class BodyCollector:
         self._request = request
         self._limit = limit
         self._declared = declared
-        large = declared is None or declared > PREALLOCATE_ABOVE
+        large = declared is None or declared > DECODE_ABOVE
         field = request.media_field
-        self._media = _MediaDecoder(field, declared) if large and success and field is not None else None
-        self._buffer: bytearray | None = None
-        if declared is not None and declared > PREALLOCATE_ABOVE and self._media is None:
-            self._buffer = bytearray(declared)
-        self._chunks: list[bytes] = []
+        self._media = _MediaDecoder(field) if large and success and field is not None else None
+        self._body: Body = b""
         self._size = 0
 
     def add(self, chunk: bytes) -> None:
         """Take the next chunk; InvalidContent once the body outgrows the cap or its declared length."""
         end = self._size + len(chunk)
         if end > self._limit:
+            self.discard()
             raise self._request.too_large(self._limit)
         if self._declared is not None and end > self._declared:
+            self.discard()
             raise self._request.broken(ValueError(f"the body is longer than its Content-Length ({self._declared})"))
         if self._media is not None:
             self._media.feed(chunk)
-        elif self._buffer is None:
-            self._chunks.append(chunk)
+        elif not self._size:
+            self._body = chunk  # most bodies arrive in one chunk: kept as it came
+        elif isinstance(self._body, bytearray):
+            self._body += chunk  # grown in place (realloc, amortised): never sized from a declared length
         else:
-            self._buffer[self._size : end] = chunk
+            self._body = bytearray(self._body) + chunk
         self._size = end
+
+    def discard(self) -> None:
+        """Let go of everything collected: the attempt failed (its error may live on for a while)."""
+        self._body = b""
+        self._media = None
 
     @property
     def complete(self) -> bool:
@@ -217,10 +237,9 @@ class BodyCollector:
     def response(self, status: int, headers: Mapping[str, str]) -> Response:
         """The response, once the transport saw the body's end."""
         if self._declared is not None and self._size != self._declared:
+            self.discard()
             raise self._request.failed(ValueError(f"the body ended after {self._size} of {self._declared} bytes"))
         if self._media is not None:
             body, media = self._media.finish()
             return Response(status, headers, body, media=media)
-        if self._buffer is not None:
-            return Response(status, headers, self._buffer)
-        return Response(status, headers, self._chunks[0] if len(self._chunks) == 1 else b"".join(self._chunks))
+        return Response(status, headers, self._body)

@@ -126,6 +126,16 @@ def proxy_from_environment(base_url: str, environ: Mapping[str, str]) -> Proxy |
     return None
 
 
+# What ssl raises when the bytes on the wire stopped (an EOF, a reset) rather than when they were not TLS.
+_TLS_CUT_SHORT = (ssl.SSLEOFError, ssl.SSLSyscallError, ssl.SSLZeroReturnError, ssl.SSLWantReadError)
+
+
+def is_tls_protocol_failure(error: object) -> bool:
+    """Whether `error` is a TLS failure on what the server sent (plain HTTP on an https:// URL, a certificate
+    that fails verification), which the same request would meet again; an EOF or a reset is not one."""
+    return isinstance(error, ssl.SSLError) and not isinstance(error, _TLS_CUT_SHORT)
+
+
 def ssl_context_for(verify: object) -> ssl.SSLContext | None:
     """The TLS context for `verify=`; None for True, so the HTTP library's default (and SSL_CERT_FILE) applies."""
     if verify is True:

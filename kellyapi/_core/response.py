@@ -8,6 +8,7 @@ import json
 from typing import cast
 
 from kellyapi import errors
+from kellyapi._core.download import MARKER
 from kellyapi._core.endpoint import Endpoint, ResultT
 from kellyapi._core.http import Request, Response
 from kellyapi._core.policy.retry import parse_retry_after
@@ -90,14 +91,24 @@ def decode_json(request: Request, response: Response) -> object:
         ) from None
 
 
+def _is_the_answer(marked: bytes, field: str) -> bool:
+    """Whether the body, with MARKER where the decoded text was, is a JSON object whose `field` (the last
+    one of that name, as json.loads keeps) is the marker: then the text was the answer's own field."""
+    try:
+        data = parse_json(marked)
+    except (ValueError, RecursionError):
+        return False
+    return isinstance(data, dict) and data.get(field) == MARKER
+
+
 def decode_result(endpoint: Endpoint[ResultT], request: Request, response: Response) -> ResultT:
     """The value the SDK method returns, from a 2xx response; InvalidContent if it is not there."""
     if response.media is not None:
         media = response.media
-        data = decode_json(request, response)
-        if isinstance(data, dict) and data.get(media.field) == "" and media.field == endpoint.media_field:
+        if media.field == endpoint.media_field and _is_the_answer(media.marked(response.body), media.field):
             return cast(ResultT, media.data)
-        # The field was not the answer's own (nested, or given twice): judge the body as it came.
+        # The text was not the answer's field (nested, or given again later), or the rest is not JSON:
+        # judge the body as it came, as json.loads and b64decode would.
         response = Response(response.status, response.headers, response.content, response.attempts)
     data = decode_json(request, response)
     if endpoint.result_kind == "json":

@@ -138,9 +138,9 @@ class FileMedia(MediaSource):
                 if len(chunk) < want:
                     raise self._changed()
                 left -= want
+                if not left and self._read(file, 1):  # it grew: found before its last chunk goes, not after
+                    raise self._changed()
                 yield binascii.b2a_base64(chunk, newline=False)
-            if isinstance(self._file, os.PathLike) and self._read(file, 1):
-                raise self._changed()
         finally:
             if file is not self._file:
                 file.close()

@@ -6,8 +6,10 @@ import copy
 import errno
 import http.client
 import logging
+import selectors
 import socket
 import ssl
+import sys
 import threading
 import time
 import traceback
@@ -22,12 +24,23 @@ from kellyapi import errors
 from kellyapi._core.config import DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT
 from kellyapi._core.download import BodyCollector
 from kellyapi._core.http import Request, Response
-from kellyapi._core.network import Network, basic_credentials
+from kellyapi._core.network import Network, basic_credentials, is_tls_protocol_failure
 from kellyapi._core.upload import StreamedBody
 from kellyapi._transport.fork import pools_per_process
+from kellyapi._transport.hooks import version_of, without
 from kellyapi._transport.session import session_source
 
 ResultT = TypeVar("ResultT")
+
+# The private parts of urllib3, http.client and socket used here (see hooks.py), each behind one check:
+_URLLIB3 = version_of(getattr(urllib3, "__version__", ""))
+# HTTPConnectionPool._new_conn and _get_conn (urllib3 2.x): the only place a connection is seen as the pool
+# hands it out, to note a reuse on the attempt (stale resend). Without them: no stale resend.
+POOL_HOOKS = _URLLIB3 < (3, 0) and all(hasattr(HTTPConnectionPool, name) for name in ("_new_conn", "_get_conn"))
+# http.client.HTTPResponse._read_status (the first read of every response) and socket.SocketIO's readinto
+# and _sock (Python 3.10 to 3.14): every read, the status line and headers too, gets only the time left.
+# Without them only the body's reads are bounded so (as for a session= PoolManager: read1 + settimeout).
+DEADLINE_READS = POOL_HOOKS and sys.version_info < (3, 15) and hasattr(http.client.HTTPResponse, "_read_status")
 SyncSessionArg = urllib3.PoolManager | Callable[[], urllib3.PoolManager] | type[urllib3.PoolManager]
 """`session=`: a PoolManager (yours, never closed by the SDK), a callable returning one, or the class."""
 
@@ -41,7 +54,7 @@ NO_RETRIES = urllib3.Retry(total=False, redirect=False)
 class Attempt:
     """The attempt a thread has under way: its deadline (time.monotonic()), and what its connection did."""
 
-    __slots__ = ("connection", "deadline", "fresh_connection", "received", "request", "reused")
+    __slots__ = ("connection", "cut_short", "deadline", "fresh_connection", "received", "request", "reused")
 
     def __init__(self) -> None:
         # One object per thread, reused (a thread has one attempt at a time): send() sets every field.
@@ -51,6 +64,7 @@ class Attempt:
         self.received = 0  # bytes of an answer read on this attempt's connection
         self.request: Request | None = None
         self.connection: Any = None  # the SDK pool's connection it went out on
+        self.cut_short = False  # the body stopped midway, as an answer arrived: the connection cannot be reused
 
     @property
     def stale(self) -> bool:
@@ -142,7 +156,9 @@ class _GuardedResponse(http.client.HTTPResponse):
             http.client.parse_headers(self.fp)
 
 
-_read_status = http.client.HTTPResponse._read_status  # type: ignore[attr-defined]
+_read_status: Any = getattr(
+    http.client.HTTPResponse, "_read_status", None
+)
 
 
 class _GuardedPool:
@@ -153,7 +169,8 @@ class _GuardedPool:
 
     def _new_conn(self) -> Any:
         conn = super()._new_conn()  # type: ignore[misc]
-        conn.response_class = _GuardedResponse
+        if DEADLINE_READS:
+            conn.response_class = _GuardedResponse
         return conn
 
     def _get_conn(self, timeout: float | None = None) -> Any:
@@ -194,7 +211,12 @@ def _pool_factory(network: Network) -> Callable[[], urllib3.PoolManager]:
             credentials = network.proxy.credentials
             headers = {"Proxy-Authorization": basic_credentials(credentials)} if credentials else None
             pool = urllib3.ProxyManager(network.proxy.url, proxy_headers=headers, **options)
-        pool.pool_classes_by_scheme = _GUARDED_POOLS
+        if POOL_HOOKS:
+            pool.pool_classes_by_scheme = _GUARDED_POOLS
+        else:
+            without("urllib3's HTTPConnectionPool._get_conn", "stale connections are not resent")
+        if not DEADLINE_READS:
+            without("http.client's HTTPResponse._read_status", "a dripped status line or header is not cut off")
         return pool
 
     return make
@@ -208,12 +230,13 @@ def _inner(exc: BaseException) -> BaseException | None:
     return None
 
 
-def _is_certificate_failure(exc: BaseException) -> bool:
+def _is_lasting_tls_failure(exc: BaseException) -> bool:
+    """A certificate refused, or a handshake answered by something that is not TLS, somewhere in the chain."""
     link: BaseException | None = exc
     for _ in range(8):
         if link is None:
             return False
-        if isinstance(link, ssl.SSLCertVerificationError):
+        if is_tls_protocol_failure(link):
             return True
         link = _inner(link)
     return False
@@ -237,8 +260,10 @@ def _error_for(
         return request.timed_out(timeout)
     if isinstance(exc, urllib3.exceptions.DecodeError):
         return request.broken(exc)
-    if isinstance(exc, urllib3.exceptions.SSLError) and _is_certificate_failure(exc):
+    if isinstance(exc, urllib3.exceptions.SSLError) and _is_lasting_tls_failure(exc):
         return request.failed(exc, deterministic=True)
+    if isinstance(exc, urllib3.exceptions.InvalidHeader):
+        return request.broken(exc)  # two different Content-Length values: which body is meant is unknowable
     inner = _inner(exc) if isinstance(exc, urllib3.exceptions.ProtocolError) else None
     if isinstance(inner, TimeoutError):  # while the body was sent (reads time out as ReadTimeoutError)
         return request.timed_out(timeout)
@@ -262,16 +287,44 @@ def _multipart(request: Request) -> tuple[bytes, Mapping[str, str]]:
     return body, {**request.headers, "Content-Type": content_type}
 
 
+_PIECE = 64 * 1024  # what is sent at a time once the socket has room: a few milliseconds of loopback
+
+
 def _upload(body: StreamedBody, attempt: Attempt) -> Iterator[bytes]:
-    """One pass over a streamed body, each chunk sent within the time left until the call's deadline."""
-    for chunk in body.chunks():
-        remaining = attempt.deadline - time.monotonic()
-        if remaining <= 0:
-            raise TimeoutError("the call's deadline passed while the body was sent")
-        sock = getattr(attempt.connection, "sock", None)
-        if sock is not None:
-            sock.settimeout(remaining)  # a socket timeout bounds one send, not the body
-        yield chunk
+    """One pass over a streamed body, each chunk sent within the time left until the call's deadline.
+
+    On the SDK's own plain-TCP connections the body stops as soon as an answer begins to arrive (a 413
+    after the first 64 KiB, from a server that then stops reading): urllib3 then reads that answer, and
+    the connection, cut mid-body, is closed rather than pooled (`attempt.cut_short`). Over TLS the socket
+    is readable for other reasons (TLS 1.3 session tickets), so there only the deadline is kept.
+    """
+    watch: selectors.BaseSelector | None = None
+    try:
+        for chunk in body.chunks():
+            sock = getattr(attempt.connection, "sock", None)
+            if sock is None:
+                if attempt.deadline <= time.monotonic():
+                    raise TimeoutError("the call's deadline passed while the body was sent")
+                yield chunk
+                continue
+            if watch is None:  # one selector (epoll on Linux: no FD_SETSIZE limit) for the whole body
+                watch = selectors.DefaultSelector()
+                tls = isinstance(sock, ssl.SSLSocket)
+                watch.register(sock, selectors.EVENT_WRITE if tls else selectors.EVENT_READ | selectors.EVENT_WRITE)
+            view = memoryview(chunk)
+            for start in range(0, len(chunk), _PIECE):
+                remaining = attempt.deadline - time.monotonic()
+                events = watch.select(remaining) if remaining > 0 else []
+                if not events:
+                    raise TimeoutError("the call's deadline passed while the body was sent")
+                if events[0][1] & selectors.EVENT_READ:  # the server answered (or closed): that is the answer
+                    attempt.cut_short = True
+                    return
+                sock.settimeout(remaining)  # a socket timeout bounds one send, not the body
+                yield view[start : start + _PIECE]  # type: ignore[misc]  # http.client sends any bytes-like object
+    finally:
+        if watch is not None:
+            watch.close()
 
 
 class ThreadWaker:
@@ -303,6 +356,7 @@ class SyncTransport:
         self._source = session_source(session, urllib3.PoolManager, _pool_factory(network))
         self._owned = self._source.make_owned() if self._source.make_owned is not None else None
         self._shares_pools = False  # a with_options() copy: the original owns the pool and closes it
+        self._new_session_each_time: bool | None = None  # of a session= callable; None: not known yet
         self._max_response_bytes = max_response_bytes
         self._last_timeout = urllib3.Timeout(connect=DEFAULT_TIMEOUT, read=DEFAULT_TIMEOUT)
         if self._owned is not None:
@@ -345,13 +399,18 @@ class SyncTransport:
             last = self._last_timeout = urllib3.Timeout(connect=seconds, read=seconds)
         return last
 
-    def _session(self) -> urllib3.PoolManager:
-        if self._owned is not None:
-            return self._owned
+    def _borrowed_pool(self) -> urllib3.PoolManager:
+        """The `session=` pool for this call; learns on the first call whether the callable makes a new pool each
+        time (then each is the SDK's to close when its call ends) or lends one (`lambda: pool`: it stays yours)."""
         assert self._source.borrow is not None
         pool = self._source.borrow()
         if not isinstance(pool, urllib3.PoolManager):
             raise errors.InvalidArgumentType("session= must give a urllib3.PoolManager")
+        if self._new_session_each_time is None:
+            again = self._source.borrow()
+            self._new_session_each_time = again is not pool
+            if isinstance(again, urllib3.PoolManager) and again is not pool:
+                again.clear()
         return pool
 
     def send(self, request: Request, timeout: float, fresh_connection: bool = False) -> Response:
@@ -365,8 +424,12 @@ class SyncTransport:
         attempt.received = 0
         attempt.request = request
         attempt.connection = None
+        attempt.cut_short = False
         current.attempt = attempt
+        pool = self._owned
         try:
+            if pool is None:
+                pool = self._borrowed_pool()
             payload: bytes | Iterator[bytes] | None
             if request.form is not None:
                 payload, headers = _multipart(request)
@@ -374,7 +437,7 @@ class SyncTransport:
                 payload, headers = _upload(request.body, attempt), request.headers
             else:
                 payload, headers = request.body, request.headers
-            response = self._session().request(
+            response = pool.request(
                 request.method,
                 request.url,
                 body=payload,
@@ -386,6 +449,8 @@ class SyncTransport:
             )
             try:
                 answer = self._read_capped(request, response, deadline, timeout)
+                if attempt.cut_short:
+                    response.close()  # the body stopped midway: the server's next read would be our bytes
             except BaseException:
                 response.close()  # a half-read connection must not go back to the pool
                 raise
@@ -398,7 +463,12 @@ class SyncTransport:
             return answer
         finally:
             current.attempt = None
-        raise error from cause  # outside the except block, so a cause that showed the key is not its context
+            if self._owned is None and self._new_session_each_time and pool is not None:
+                pool.clear()  # made by the session= callable for this call: the old client closed it too
+        try:
+            raise error from cause  # outside the except block, so a cause that showed the key is not its context
+        finally:
+            del error, cause  # the error's traceback holds this frame: no reference cycle keeps the attempt alive
 
     def _read_capped(
         self, request: Request, response: urllib3.BaseHTTPResponse, deadline: float, timeout: float
@@ -413,24 +483,30 @@ class SyncTransport:
         if declared is not None and declared > self._max_response_bytes:
             raise request.too_large(self._max_response_bytes)
         # The SDK's own connections read against the deadline already (_DeadlineReader).
-        sock = None if self._owned is not None else getattr(getattr(response, "connection", None), "sock", None)
+        own_deadline = self._owned is not None and DEADLINE_READS
+        sock = None if own_deadline else getattr(getattr(response, "connection", None), "sock", None)
         collector: BodyCollector | None = None
         status = response.status
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise request.timed_out(timeout)
-            if sock is not None:
-                sock.settimeout(remaining)
-            chunk = response.read1(READ_CHUNK)
-            if collector is None:
-                if len(chunk) == declared:
-                    return Response(status, response.headers, chunk)  # a short answer arrives whole in one read
-                collector = BodyCollector(request, declared, self._max_response_bytes, success=200 <= status < 300)
-            if chunk:
-                collector.add(chunk)
-            if not chunk or collector.complete:  # a complete body needs no second, empty read
-                return collector.response(status, response.headers)
+        try:
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise request.timed_out(timeout)
+                if sock is not None:
+                    sock.settimeout(remaining)
+                chunk = response.read1(READ_CHUNK)
+                if collector is None:
+                    if len(chunk) == declared:
+                        return Response(status, response.headers, chunk)  # a short answer arrives whole in one read
+                    collector = BodyCollector(request, declared, self._max_response_bytes, success=200 <= status < 300)
+                if chunk:
+                    collector.add(chunk)
+                if not chunk or collector.complete:  # a complete body needs no second, empty read
+                    return collector.response(status, response.headers)
+        except BaseException:
+            if collector is not None:
+                collector.discard()  # the error's traceback holds this frame: let the bytes go now
+            raise
 
     def sleep(self, seconds: float) -> None:
         """Wait between attempts."""

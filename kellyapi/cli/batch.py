@@ -144,7 +144,8 @@ async def _generate_all(
                 return
             try:
                 image = await api.generate(job.prompt, **options)
-                files.write_atomically(job.path, image)
+                # A write may wait on a disk: in a thread, so the other calls' sockets keep being served.
+                await asyncio.to_thread(files.write_atomically, job.path, image)
                 outcome.generated += 1
             except errors.BaseError as exc:
                 outcome.failures.append(Failure(job, exc))

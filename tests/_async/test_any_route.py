@@ -9,6 +9,7 @@ import pytest
 
 from kellyapi import KellyAPI, errors
 from kellyapi.testing import KellySandbox
+from tests.hostile_server import API_KEY, answer, hostile, replying, serve_forever
 from tests.samples import PNG
 from tests.upload_server import upload_server
 
@@ -112,3 +113,38 @@ async def test_a_multipart_upload_is_resent_whole_on_a_retry() -> None:
 
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+@pytest.mark.parametrize("route", ["%2e%2e/admin", ".%2E/admin", "%2E./admin", "a/%2e/b", "a/%2E%2e", "a%zz", "a%2"])
+async def test_a_dot_segment_written_with_escapes_is_refused_before_sending(route: str) -> None:
+    with hostile(serve_forever) as server:
+        async with KellyAPI(API_KEY, server.url + "api/v1/", max_retries=0) as api:
+            with pytest.raises(errors.InvalidRequest) as caught:
+                await api.request("GET", route)
+    assert isinstance(caught.value, ValueError)
+    assert server.requests == []
+
+
+@pytest.mark.parametrize(
+    ("route", "line"),
+    [
+        ("a/%2fb%7e/c", "GET /api/v1/a/%2Fb%7E/c?n=%C3%A9+x HTTP/1.1"),
+        ("x;v=1/it's(1)*!$&+,:@~.-_", "GET /api/v1/x;v=1/it's(1)*!$&+,:@~.-_?n=%C3%A9+x HTTP/1.1"),
+        ("a..b/...", "GET /api/v1/a..b/...?n=%C3%A9+x HTTP/1.1"),
+    ],
+)
+async def test_the_route_is_sent_as_written_the_same_by_both_twins(route: str, line: str) -> None:
+    with hostile(replying(lambda request: answer(body={}))) as server:
+        async with KellyAPI(API_KEY, server.url + "api/v1/", max_retries=0) as api:
+            assert await api.request("GET", route, params={"n": "é x"}) == {}
+    assert [received.request_line for received in server.requests] == [line]
+
+
+async def test_a_large_json_body_goes_whole_with_its_length() -> None:
+    text = "x" * 3_000_000  # over the 1 MiB the async transport sends in one write
+    with hostile(replying(lambda request: answer(body={"length": len(request.body)}))) as server:
+        async with KellyAPI(API_KEY, server.url, max_retries=0) as api:
+            assert await api.request("POST", "echo", json={"a": text}) == {"length": len(text) + 8}
+    [received] = server.requests
+    assert b"content-length: 3000008" in received.head.lower()
+    assert b"transfer-encoding" not in received.head.lower()

@@ -62,7 +62,15 @@ def gzip_of_empty_blocks(conn: Connection) -> None:
         conn.drip(empty_block * 400, 0.02, size=len(empty_block))
 
 
-@pytest.mark.parametrize("script", [drip_status_line, drip_headers, drip_chunk_size, gzip_of_empty_blocks])
+def start_late_then_stall(conn: Connection) -> None:
+    if conn.read_request() is not None and not conn.server.stopping.wait(1.5):
+        conn.send(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 20\r\n\r\n{")
+        conn.server.stopping.wait(10)
+
+
+@pytest.mark.parametrize(
+    "script", [drip_status_line, drip_headers, drip_chunk_size, gzip_of_empty_blocks, start_late_then_stall]
+)
 async def test_the_timeout_bounds_the_whole_exchange(script: object) -> None:
     with hostile(script) as server:  # type: ignore[arg-type]
         async with KellyAPI(API_KEY, server.url, timeout=2, max_retries=0) as api:
@@ -200,6 +208,7 @@ DETERMINISTIC = {
     "undecodable-encoding": b"HTTP/1.1 200 OK\r\nContent-Encoding: br\r\nContent-Length: 8\r\n\r\n\x8b\x02\x80garbag",
     "broken-gzip": b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 12\r\n\r\n\x1f\x8b\x08\x00garbage!",
     "chunk-size-not-hex": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n",
+    "two-content-lengths": b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 20\r\n\r\n{}",
 }
 
 
@@ -222,6 +231,22 @@ async def test_a_certificate_that_fails_verification_is_not_retried() -> None:
         assert server.connections == 1
     printed = "".join(traceback.format_exception(caught.value))
     assert "CERTIFICATE_VERIFY_FAILED" in printed or "certificate verify failed" in printed
+
+
+def answer_the_handshake_in_plain_http(conn: Connection) -> None:
+    if conn.sock.recv(65536):  # a TLS ClientHello, read as a bad request by a plain HTTP server
+        conn.send(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+    conn.close()
+
+
+async def test_plain_http_answering_a_tls_handshake_is_not_retried() -> None:
+    # plain HTTP where the URL says https: a wrong port or scheme
+    with hostile(answer_the_handshake_in_plain_http) as server:
+        async with KellyAPI(API_KEY, server.url.replace("http://", "https://"), max_retries=2, timeout=10) as api:
+            with pytest.raises(errors.ConnectionError) as caught:
+                await api.llm("hello?")
+        assert server.connections == 1
+    assert caught.value.attempts == 1
 
 
 # 5. Interim 1xx answers are skipped.
@@ -266,6 +291,10 @@ def key_in_validation_errors(request: Received) -> bytes:
     return answer("422 Unprocessable Entity", {"detail": detail})
 
 
+def key_as_an_object_key(request: Received) -> bytes:
+    return answer("422 Unprocessable Entity", {"detail": {API_KEY: "is not a field", "nested": [{API_KEY: 1}]}})
+
+
 def key_in_plain_text(request: Received) -> bytes:
     text = ("Unauthorized " + API_KEY[5:]).encode()
     return b"HTTP/1.1 401 Unauthorized\r\nContent-Length: %d\r\n\r\n%s" % (len(text), text)
@@ -277,6 +306,7 @@ LEAKS = [
     key_across_the_cut,
     key_in_location,
     key_in_validation_errors,
+    key_as_an_object_key,
     key_in_plain_text,
 ]
 

@@ -37,6 +37,37 @@ async def test_a_session_you_pass_serves_three_calls_and_stays_open(kelly_sandbo
         assert await again.llm(prompt="A borrowed session outlives aclose")
 
 
+async def test_a_session_callable_that_makes_a_new_session_each_time_has_each_one_closed(
+    kelly_sandbox: KellySandbox,
+) -> None:
+    made: list[aiohttp.ClientSession] = []
+
+    def new_session() -> aiohttp.ClientSession:
+        made.append(aiohttp.ClientSession())
+        return made[-1]
+
+    api = KellyAPI(api_key=kelly_sandbox.api_key, api=kelly_sandbox.url, session=new_session)
+    assert await api.llm(prompt="First question")
+    assert await api.llm(prompt="Second question")
+    assert len(made) == 3  # asked twice on the first call, to tell a maker from a lender
+    assert all(is_closed(session) for session in made)  # each closed as its call ended, as the old client did
+    await api.aclose()
+
+
+def is_closed(session: aiohttp.ClientSession) -> bool:
+    """A ClientSession closed, or a PoolManager cleared, for the twins alike."""
+    return bool(getattr(session, "closed", False) or not getattr(session, "pools", True))
+
+
+async def test_the_api_key_is_readable_and_never_shown(kelly_sandbox: KellySandbox) -> None:
+    async with KellyAPI(api_key="sk-readable-0123456789", api=kelly_sandbox.url) as api:
+        assert api.api_key == "sk-readable-0123456789"
+        assert "0123456789" not in repr(api)
+        assert api.with_options(timeout=5).api_key == "sk-readable-0123456789"
+    async with KellyAPI() as from_environment:
+        assert from_environment.api_key == kelly_sandbox.api_key
+
+
 async def test_the_session_class_gives_a_client_owned_pool(kelly_sandbox: KellySandbox) -> None:
     async with KellyAPI(kelly_sandbox.api_key, kelly_sandbox.url, session=aiohttp.ClientSession) as api:
         assert await api.sd_models()

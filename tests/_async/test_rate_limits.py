@@ -4,6 +4,8 @@ asserted: the families at scale run on a virtual clock in tests/simulation and i
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 
 from kellyapi import KellyAPI, errors
@@ -14,7 +16,7 @@ from tests.concurrently import gather_calls
 async def test_every_call_succeeds_under_the_rate_limit_with_default_settings(kelly_sandbox: KellySandbox) -> None:
     kelly_sandbox.limit_rate(10, latency=0.05)
     async with KellyAPI() as api:
-        results = await gather_calls([lambda i=i: api.llm(f"call {i}") for i in range(40)])
+        results = await gather_calls([functools.partial(api.llm, f"call {i}") for i in range(40)])
 
     assert [type(result) for result in results] == [str] * 40
     assert all(f"'call {i}'" in str(result) for i, result in enumerate(results))
@@ -26,14 +28,14 @@ async def test_every_call_succeeds_under_the_rate_limit_with_default_settings(ke
 async def test_each_call_on_its_own_fails_where_the_pace_succeeds(kelly_sandbox: KellySandbox) -> None:
     kelly_sandbox.limit_rate(10, latency=0.05)
     async with KellyAPI(adaptive_rate=False, max_retries=1) as api:
-        results = await gather_calls([lambda i=i: api.llm(f"call {i}") for i in range(40)])
+        results = await gather_calls([functools.partial(api.llm, f"call {i}") for i in range(40)])
     assert any(isinstance(result, errors.RateLimitError) for result in results), "the behaviour the pace replaces"
 
 
 async def test_random_shedding_is_retried_call_by_call_and_never_paces_the_client(kelly_sandbox: KellySandbox) -> None:
     kelly_sandbox.faults.randomly(0.05, seed=3, kinds=["429-shed", "429-now"])
     async with KellyAPI() as api:
-        results = await gather_calls([lambda i=i: api.llm(f"call {i}") for i in range(300)])
+        results = await gather_calls([functools.partial(api.llm, f"call {i}") for i in range(300)])
         assert api.paced_rate is None, "a few percent of 429s prove no limit"
     assert [type(result) for result in results] == [str] * 300
     assert 0 < [request.status for request in kelly_sandbox.requests].count(429) < 40
@@ -95,7 +97,7 @@ async def test_max_rate_keeps_the_calls_under_the_limit_from_the_first_call(
 ) -> None:
     kelly_sandbox.limit_rate(5, latency=0.05)  # bursts of 5, then 5 a second
     async with KellyAPI(max_rate=4, adaptive_rate=adaptive_rate) as api:
-        results = await gather_calls([lambda i=i: api.sd_models() for i in range(14)])
+        results = await gather_calls([api.sd_models for _ in range(14)])
 
     assert all(isinstance(result, dict) for result in results)
     assert [request.status for request in kelly_sandbox.requests] == [200] * 14, "never a 429"

@@ -62,3 +62,13 @@ def test_an_unknown_route_is_refused_naming_the_routes(kelly_sandbox: KellySandb
         kelly_sandbox.fail("image/generat", status=500)
     with pytest.raises(ValueError, match="unknown fault kind 'teapot'"):
         kelly_sandbox.fail("generate", "teapot")
+
+
+async def test_the_sandbox_is_reached_directly_whatever_proxy_the_environment_names(
+    kelly_sandbox: KellySandbox, closed_port: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.setenv(name, f"http://127.0.0.1:{closed_port}")  # a proxy that is not there
+    async with KellyAPI() as api:
+        assert await api.sd_models()
+    assert len(kelly_sandbox.requests) == 1

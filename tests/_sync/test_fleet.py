@@ -4,6 +4,7 @@ sees pauses the others, a max_rate holds for all of them together, and Redis fai
 
 from __future__ import annotations
 
+import functools
 import logging
 
 import pytest
@@ -35,9 +36,7 @@ def test_max_rate_holds_for_the_fleet_together(kelly_sandbox: KellySandbox, redi
     kelly_sandbox.limit_rate(5, latency=0.05)  # bursts of 5, then 5 a second
     limiters = [RedisLimiter(redis_server.url, max_rate=4) for _ in range(2)]
     with SyncKellyAPI(limiter=limiters[0]) as first, SyncKellyAPI(limiter=limiters[1]) as second:
-        results = thread_calls(
-            [lambda api=api: api.sd_models() for api in (first, second) for _ in range(7)]  # type: ignore[misc]
-        )
+        results = thread_calls([api.sd_models for api in (first, second) for _ in range(7)])
     assert all(isinstance(result, dict) for result in results)
     assert [request.status for request in kelly_sandbox.requests] == [200] * 14, "never a 429"
     for limiter in limiters:
@@ -51,7 +50,7 @@ def test_redis_down_fails_open_with_one_warning(
     limiter = RedisLimiter(redis_server.url)
     redis_server.kill()
     with SyncKellyAPI(limiter=limiter) as api:
-        results = thread_calls([lambda i=i: api.llm(f"call {i}") for i in range(10)])
+        results = thread_calls([functools.partial(api.llm, f"call {i}") for i in range(10)])
     assert all(isinstance(result, str) for result in results), "the limiter never fails a call"
     warnings = [record for record in caplog.records if "in-process policy" in record.getMessage()]
     assert len(warnings) == 1
@@ -67,7 +66,7 @@ def test_the_shared_state_is_named_after_the_api_and_a_hash_of_the_key(
     limiter = RedisLimiter(redis_server.url)
     with SyncKellyAPI(limiter=limiter) as api:
         assert api.llm("after a pause")
-    keys = [key.decode() for key in redis.Redis.from_url(redis_server.url).keys("*")]
+    keys = [str(key) for key in redis.Redis.from_url(redis_server.url, decode_responses=True).keys("*")]
     assert keys and all(key.startswith("kellyapi:") for key in keys)
     assert all(kelly_sandbox.api_key not in key for key in keys), "the key itself never"
     assert kelly_sandbox.api_key not in repr(limiter)

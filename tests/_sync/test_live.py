@@ -38,6 +38,37 @@ def test_a_session_you_pass_serves_three_calls_and_stays_open(kelly_sandbox: Kel
         assert again.llm(prompt="A borrowed session outlives aclose")
 
 
+def test_a_session_callable_that_makes_a_new_session_each_time_has_each_one_closed(
+    kelly_sandbox: KellySandbox,
+) -> None:
+    made: list[urllib3.PoolManager] = []
+
+    def new_session() -> urllib3.PoolManager:
+        made.append(urllib3.PoolManager())
+        return made[-1]
+
+    api = SyncKellyAPI(api_key=kelly_sandbox.api_key, api=kelly_sandbox.url, session=new_session)
+    assert api.llm(prompt="First question")
+    assert api.llm(prompt="Second question")
+    assert len(made) == 3  # asked twice on the first call, to tell a maker from a lender
+    assert all(is_closed(session) for session in made)  # each closed as its call ended, as the old client did
+    api.close()
+
+
+def is_closed(session: urllib3.PoolManager) -> bool:
+    """A ClientSession closed, or a PoolManager cleared, for the twins alike."""
+    return bool(getattr(session, "closed", False) or not getattr(session, "pools", True))
+
+
+def test_the_api_key_is_readable_and_never_shown(kelly_sandbox: KellySandbox) -> None:
+    with SyncKellyAPI(api_key="sk-readable-0123456789", api=kelly_sandbox.url) as api:
+        assert api.api_key == "sk-readable-0123456789"
+        assert "0123456789" not in repr(api)
+        assert api.with_options(timeout=5).api_key == "sk-readable-0123456789"
+    with SyncKellyAPI() as from_environment:
+        assert from_environment.api_key == kelly_sandbox.api_key
+
+
 def test_the_session_class_gives_a_client_owned_pool(kelly_sandbox: KellySandbox) -> None:
     with SyncKellyAPI(kelly_sandbox.api_key, kelly_sandbox.url, session=urllib3.PoolManager) as api:
         assert api.sd_models()

@@ -8,8 +8,10 @@ from __future__ import annotations
 import base64
 import json
 import os
+import socket
 import threading
 import time
+import tracemalloc
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -161,3 +163,154 @@ def test_the_sandbox_takes_a_streamed_upload(kelly_sandbox: KellySandbox, tmp_pa
         assert png_size(image) == (128, 96)
         assert png_size(api.removebg(LARGE)) == (64, 48)
     assert [base64.b64decode(r.body["image_data"]) for r in kelly_sandbox.requests] == [LARGE, LARGE]
+
+
+def lying_length(body: bytes) -> Callable[[Connection], None]:
+    """Declares a body just under the size cap, sends `body` (far less) and closes."""
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % (64 * MIB - 1)
+
+    def script(conn: Connection) -> None:
+        while (request := conn.read_request()) is not None:
+            if request.request_line.startswith("GET"):  # the warm-up call: a true answer
+                conn.send(answer(body={"models": ["m"]}))
+                continue
+            conn.send(head)
+            conn.send(body)  # not joined to the head: the server's copy would count in the client's peak
+            break
+        conn.close()
+
+    return script
+
+
+MIB = 1024 * 1024
+
+
+@pytest.mark.parametrize("method", ["generate", "llm"])
+def test_a_lying_content_length_costs_what_arrived_not_what_it_declared(method: str) -> None:
+    arrived = 2 * MIB
+    field = "image" if method == "generate" else "message"
+    body = b'{"%s": "' % field.encode() + b"QUJD" * (arrived // 4 - 4)
+    arguments: dict[str, Any] = {"width": 64, "height": 64} if method == "generate" else {}
+    with hostile(lying_length(body)) as server:
+        with SyncKellyAPI(API_KEY, server.url, max_retries=2) as api:
+            api.llm_models()  # the pool and its connection exist before measuring
+            tracemalloc.start()
+            try:
+                with pytest.raises(errors.ConnectionError) as caught:
+                    getattr(api, method)("a lie", **arguments)
+                _, peak = tracemalloc.get_traced_memory()
+            finally:
+                tracemalloc.stop()
+    assert caught.value.attempts == 3
+    assert peak < 2 * arrived  # three attempts, each freed as it failed; nothing sized from the declared 64 MiB
+
+
+def refuse_after_64_kib(then: str) -> Callable[[Connection], None]:
+    """Reads the head and 64 KiB of the body, answers 413, then closes, resets or reads no more."""
+
+    def script(conn: Connection) -> None:
+        got = b""
+        while len(got) < 64 * 1024 + 2048:
+            data = conn.sock.recv(65536)
+            if not data:
+                return
+            got += data
+        refusal = answer("413 Request Entity Too Large", {"detail": "over 64 KiB"}, {"Connection": "close"})
+        conn.send(refusal)
+        if then == "stop-reading":
+            conn.server.stopping.wait(30)
+        conn.close(reset=then == "reset")
+
+    return script
+
+
+@pytest.mark.parametrize("then", ["close", "reset", "stop-reading"])
+def test_an_answer_that_comes_while_the_body_is_sent_is_the_answer(then: str) -> None:
+    large = bytes(30 * MIB)
+    with hostile(refuse_after_64_kib(then)) as server:
+        with SyncKellyAPI(API_KEY, server.url, max_retries=2, timeout=10) as api:
+            with pytest.raises(errors.InvalidRequest) as caught:
+                api.upscale(large)
+    assert caught.value.status_code == 413
+    assert caught.value.attempts == 1
+    assert server.connections == 1  # sent once
+
+
+def established_to(port: int) -> int:
+    """This machine's TCP connections to `port` that are ESTABLISHED on the connecting side."""
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as lines:
+            for line in list(lines)[1:]:
+                fields = line.split()
+                if int(fields[2].rsplit(":", 1)[1], 16) == port and fields[3] == "01":
+                    count += 1
+    return count
+
+
+def test_a_timed_out_upload_leaves_no_socket_open() -> None:
+    large = bytes(48 * MIB)
+    descriptors = len(os.listdir("/proc/self/fd"))
+    with hostile(read_the_head_then_stall) as server:
+        api = SyncKellyAPI(API_KEY, server.url, max_retries=0)
+        with pytest.raises(errors.TimeoutError):
+            api.upscale(large, timeout=1.0)
+        api.close()
+        assert established_to(server.port) == 0  # aborted, not left to flush what the server never reads
+    assert len(os.listdir("/proc/self/fd")) <= descriptors
+
+
+def drip_across_base64_groups(body: bytes, at: int) -> Callable[[Connection], None]:
+    """Answers `body` with no length (to the close), all at once but for 40 bytes from `at` sent 1 to 3 at a
+    time, each on its own: the client reads them as chunks that split base64 groups anywhere."""
+
+    def script(conn: Connection) -> None:
+        if conn.read_request() is None:
+            return
+        conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        conn.send(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n" + body[:at])
+        position = at
+        for size in [1, 2, 3, 1, 1, 3, 2, 2, 1, 3, 1, 2, 3, 3, 1, 1, 2, 2, 3, 1, 2]:
+            if conn.server.stopping.wait(0.02):
+                return
+            conn.send(body[position : position + size])
+            position += size
+        conn.server.stopping.wait(0.02)
+        conn.send(body[position:])
+        conn.close()
+
+    return script
+
+
+@pytest.mark.parametrize("offset", [0, 1, 2, 3])
+def test_base64_groups_split_by_tiny_network_chunks_decode_to_the_same_bytes(offset: int) -> None:
+    image = os.urandom(96 * 1024)
+    body = json.dumps({"image": base64.b64encode(image).decode(), "seed": 3}).encode()
+    at = body.index(b'"image": "') + 10 + 80 * 1024 + offset  # past the first 64 KiB: decoded as it arrives
+    with hostile(drip_across_base64_groups(body, at)) as server:
+        with SyncKellyAPI(API_KEY, server.url, max_retries=0) as api:
+            assert api.generate("drip", width=64, height=64) == image
+
+
+def expected_image(body: bytes) -> bytes:
+    """What json.loads + b64decode make of an image answer."""
+    return base64.b64decode(json.loads(body)["image"], validate=True)
+
+
+BIG_TEXT = base64.b64encode(os.urandom(2 * MIB)).decode()
+NOT_THE_ANSWER = {
+    "big-then-empty": b'{"image": "' + BIG_TEXT.encode() + b'", "image": ""}',
+    "empty-then-big": b'{"image": "", "image": "' + BIG_TEXT.encode() + b'"}',
+    "nested-first": json.dumps({"meta": {"image": BIG_TEXT}, "image": "aGk="}).encode(),
+    "nested-after": json.dumps({"image": "aGk=", "meta": [{"image": BIG_TEXT}]}).encode(),
+    "escaped": json.dumps({"image": BIG_TEXT}).replace("/", "\\/").encode(),
+}
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+@pytest.mark.parametrize("name", NOT_THE_ANSWER)
+def test_a_large_field_that_is_not_the_answer_gives_what_json_loads_gives(name: str, chunked: bool) -> None:
+    body = NOT_THE_ANSWER[name]
+    with hostile(lambda conn: serve_forever(conn, lambda request: framed(body, chunked))) as server:
+        with SyncKellyAPI(API_KEY, server.url) as api:
+            assert api.generate("which image?", width=64, height=64) == expected_image(body)

@@ -3,10 +3,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+import trustme
 
 from kellyapi import SyncKellyAPI, errors
 from kellyapi.testing import KellySandbox
+from tests.conftest import Certificates, Tinyproxy
+from tests.hostile_server import API_KEY, hostile, serve_forever
 
 
 def test_the_copy_changes_only_what_it_is_given_and_shares_the_connections(kelly_sandbox: KellySandbox) -> None:
@@ -59,3 +64,27 @@ def test_unknown_options_and_session_are_refused_before_any_request(kelly_sandbo
             api.with_options(max_retries=-1)
         assert isinstance(bad_value.value, ValueError)
     assert kelly_sandbox.requests == []
+
+
+@pytest.mark.usefixtures("no_proxy_environment")
+def test_a_copy_with_another_proxy_goes_through_it(tinyproxy: Tinyproxy) -> None:
+    with hostile(serve_forever) as server:
+        with SyncKellyAPI(API_KEY, server.url) as api:
+            assert api.llm("direct") == "direct"
+            proxied = api.with_options(proxy=tinyproxy.url)
+            assert proxied.llm("through the proxy") == "through the proxy"
+            assert api.llm("direct again") == "direct again"
+    assert tinyproxy.forwarded().count("/chat/chatgpt") == 1  # the copy's call only
+
+
+def test_a_copy_with_another_verify_checks_certificates_its_own_way(
+    certificates: Certificates, tmp_path: Path
+) -> None:
+    stranger = tmp_path / "another-ca.pem"
+    trustme.CA().cert_pem.write_to_path(str(stranger))
+    with hostile(serve_forever, tls=certificates.server_context) as server:
+        with SyncKellyAPI(API_KEY, server.url, verify=certificates.ca_file, max_retries=0) as api:
+            assert api.llm("trusted") == "trusted"
+            with pytest.raises(errors.ConnectionError, match=r"CERTIFICATE_VERIFY_FAILED|certificate verify failed"):
+                api.with_options(verify=stranger).llm("not by that CA")
+            assert api.with_options(verify=False).llm("unchecked") == "unchecked"

@@ -63,6 +63,7 @@ class CliCheck:
         for param in endpoint.params:
             value = arguments[param.name]
             if param.location == "path":
+                assert isinstance(value, str)
                 assert received.path.endswith("/" + value)
             elif param.kind == "media":
                 assert base64.b64decode(received.body[param.wire_name]) == value

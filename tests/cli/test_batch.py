@@ -7,13 +7,16 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from kellyapi import SyncKellyAPI
-from kellyapi.cli import exits, main
+from kellyapi.cli import exits, files, main
 from kellyapi.cli.batch import read_jobs
 from kellyapi.testing import KellySandbox
 
@@ -33,9 +36,9 @@ def expected_images(client: SyncKellyAPI, prompts: list[str]) -> dict[str, bytes
 SIZE = {"width": 64, "height": 64}
 
 
-def saved(folder: Path, prompts_file: Path, options: dict[str, object] = SIZE) -> dict[str, bytes]:
+def saved(folder: Path, prompts_file: Path, options: Mapping[str, object] = SIZE) -> dict[str, bytes]:
     """The images in `folder`, by the prompt of their line."""
-    jobs = read_jobs(str(prompts_file), folder, options)
+    jobs = read_jobs(str(prompts_file), folder, dict(options))
     return {job.prompt: job.path.read_bytes() for job in jobs if job.path.exists()}
 
 
@@ -106,7 +109,7 @@ def test_an_interrupted_batch_leaves_only_whole_images_and_resumes(
     assert saved(out, prompts_file) == images
 
 
-def batch_summary(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, dict[str, object]]:
+def batch_summary(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, dict[str, Any]]:
     code = main([*argv, "--json"])
     return code, json.loads(capsys.readouterr().out)
 
@@ -232,3 +235,21 @@ def test_a_batch_under_the_api_s_rate_limit_makes_every_image(
     assert (summary["generated"], summary["failures"]) == (30, [])
     statuses = [request.status for request in kelly_sandbox.requests]
     assert statuses.count(200) == 30 and statuses.count(429) < 30
+
+
+def test_images_are_written_off_the_event_loop(
+    kelly_sandbox: KellySandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    writers: list[str] = []
+    write = files.write_atomically
+
+    def noting_the_thread(path: Path, data: bytes) -> None:
+        writers.append(threading.current_thread().name)
+        write(path, data)
+
+    monkeypatch.setattr(files, "write_atomically", noting_the_thread)
+    prompts_file = write_prompts(tmp_path, PROMPTS[:3])
+    argv = ["batch", str(prompts_file), "-o", str(tmp_path / "out"), "--width", "64", "--height", "64"]
+    assert main([*argv, "--api", kelly_sandbox.url]) == exits.OK
+    assert len(writers) == 3
+    assert threading.main_thread().name not in writers  # asyncio.run's loop runs on the main thread

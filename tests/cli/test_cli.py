@@ -239,7 +239,9 @@ def test_the_batch_progress_bar_shows_count_rate_eta_and_failures_only_on_a_term
 def test_the_script_goes_through_the_proxy_of_the_environment(
     kelly_sandbox: KellySandbox, tinyproxy: Tinyproxy
 ) -> None:
-    done = command("llm", "proxied", "--api", kelly_sandbox.url, env={"HTTP_PROXY": tinyproxy.url, "NO_PROXY": ""})
+    # kelly_sandbox lists loopback in both spellings of NO_PROXY: this test means to go through the proxy
+    no_proxy = {"NO_PROXY": "", "no_proxy": ""}
+    done = command("llm", "proxied", "--api", kelly_sandbox.url, env={"HTTP_PROXY": tinyproxy.url, **no_proxy})
     assert done.returncode == 0, done.stderr
     assert "/chat/chatgpt" in tinyproxy.forwarded()
 

@@ -16,10 +16,16 @@ from hypothesis import strategies as st
 from kellyapi import errors
 from kellyapi._core import api_spec as endpoints
 from kellyapi._core.config import ClientConfig
-from kellyapi._core.http import build_request
+from kellyapi._core.http import Request, build_request
 
 CONFIG = ClientConfig.create("secret-key", None, 60, 2)
 DEFAULTS = {"negative_prompt": None, "model": None, "width": None, "height": None}
+
+
+def sent_body(request: Request) -> bytes:
+    """The body of a request that carries no large media: its bytes (a StreamedBody is written while sent)."""
+    assert isinstance(request.body, bytes)
+    return request.body
 
 
 def generate_args(**overrides: object) -> dict[str, object]:
@@ -37,14 +43,14 @@ def test_generate_sends_the_original_clients_body() -> None:
     request = build_request(CONFIG, endpoints.GENERATE, values)
     assert request.method == "POST"
     assert request.url == "https://api.kellyai.pro/image/generate"
-    assert json.loads(request.body or b"") == {**values, "responseType": "base64data"}
-    assert json.loads(request.body or b"")["negative_prompt"].startswith("canvas frame, cartoon, 3d")
+    assert json.loads(sent_body(request)) == {**values, "responseType": "base64data"}
+    assert json.loads(sent_body(request))["negative_prompt"].startswith("canvas frame, cartoon, 3d")
     assert request.headers["Authorization"] == "Bearer secret-key"
     assert request.headers["Content-Type"] == "application/json"
 
 
 def test_none_for_an_optional_argument_means_its_default() -> None:
-    body = json.loads(build_request(CONFIG, endpoints.GENERATE, generate_args()).body or b"")
+    body = json.loads(sent_body(build_request(CONFIG, endpoints.GENERATE, generate_args())))
     assert body["model"] == "PhotoPerfect"
     assert body["width"] == 1024
     assert body["negative_prompt"].startswith("canvas frame, cartoon")
@@ -53,9 +59,9 @@ def test_none_for_an_optional_argument_means_its_default() -> None:
 def test_llm_puts_the_model_in_the_route_and_text_is_sent_as_code() -> None:
     request = build_request(CONFIG, endpoints.LLM, {"prompt": "hi", "model": "chatgpt", "character": "KelyAI"})
     assert request.route == "chat/chatgpt"
-    assert json.loads(request.body or b"") == {"prompt": "hi", "character": "KelyAI"}
+    assert json.loads(sent_body(request)) == {"prompt": "hi", "character": "KelyAI"}
     request = build_request(CONFIG, endpoints.CODE2IMAGE, {"text": "x = 1"})
-    assert json.loads(request.body or b"") == {"code": "x = 1", "responseType": "base64data"}
+    assert json.loads(sent_body(request)) == {"code": "x = 1", "responseType": "base64data"}
 
 
 @given(
@@ -81,7 +87,7 @@ def test_an_int_subclass_is_sent_as_a_plain_number() -> None:
         LARGE = 1024
 
     values = generate_args(width=Pixels(512), height=Size.LARGE)
-    body = build_request(CONFIG, endpoints.GENERATE, values).body or b""
+    body = sent_body(build_request(CONFIG, endpoints.GENERATE, values))
     assert b'"width":512,"height":1024,' in body
 
 
@@ -129,13 +135,13 @@ def test_bad_arguments_are_invalid_request_and_a_builtin_error(
 )
 def test_limits_nobody_published_are_left_to_the_server(overrides: dict[str, object]) -> None:
     request = build_request(CONFIG, endpoints.GENERATE, generate_args(**overrides))
-    sent = json.loads(request.body or b"")
+    sent = json.loads(sent_body(request))
     assert all(sent[name] == value for name, value in overrides.items())
 
 
 def encoded_image(value: object) -> str:
     request = build_request(CONFIG, endpoints.UPSCALE, {"image_data": value})
-    return str(json.loads(request.body or b"")["image_data"])
+    return str(json.loads(sent_body(request))["image_data"])
 
 
 def test_media_accepts_base64_text_bytes_paths_and_binary_files(tmp_path: Path) -> None:

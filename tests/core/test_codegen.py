@@ -101,13 +101,15 @@ def test_a_spec_change_reaches_both_twins_the_cli_and_the_sandbox_through_one_ta
 
 
 @pytest.mark.parametrize("client", [KellyAPI, SyncKellyAPI])
-def test_help_documents_every_parameter_its_default_the_result_and_the_errors(client: type) -> None:
+def test_help_documents_every_parameter_its_default_the_result_and_the_errors(
+    client: type[KellyAPI] | type[SyncKellyAPI],
+) -> None:
     import inspect
     import pydoc
 
     from kellyapi import DEFAULT_NEGATIVE_PROMPT
 
-    page = pydoc.render_doc(client.generate, renderer=pydoc.plaintext)
+    page = pydoc.render_doc(client.generate, renderer=pydoc.plaintext)  # type: ignore[attr-defined]  # pydoc's own, untyped in typeshed
     assert "negative_prompt: 'str' = DEFAULT_NEGATIVE_PROMPT" in page
     assert DEFAULT_NEGATIVE_PROMPT not in page and len(page) < 2500, "the long default is shown by its name"
     assert inspect.signature(client.generate).parameters["negative_prompt"].default == DEFAULT_NEGATIVE_PROMPT

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 import tracemalloc
+from unittest import mock
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kellyapi import errors
-from kellyapi._core.api_spec import GENERATE
+from kellyapi._core import download
+from kellyapi._core.api_spec import GENERATE, LLM
 from kellyapi._core.config import ClientConfig
-from kellyapi._core.download import PREALLOCATE_ABOVE, BodyCollector
+from kellyapi._core.download import DECODE_ABOVE, BodyCollector
 from kellyapi._core.http import Response, build_request
 from kellyapi._core.response import decode_result
 
@@ -26,7 +31,10 @@ REQUEST = build_request(
         "height": 64,
     },
 )
-BIG = PREALLOCATE_ABOVE + 10
+LLM_REQUEST = build_request(
+    ClientConfig.create("k", None, 60, 2), LLM, {"prompt": "p", "model": None, "character": None}
+)
+BIG = DECODE_ABOVE + 10
 
 
 def test_a_declared_length_over_the_cap_is_refused_before_reading() -> None:
@@ -144,3 +152,127 @@ def test_a_large_result_is_held_once_while_it_is_decoded() -> None:
         tracemalloc.stop()
     assert image == IMAGE
     assert peak < 1.3 * len(IMAGE)  # the image and a chunk or two; not its text as well (2.33x)
+
+
+# The fast path against json.loads + b64decode, on every shape of body and every way it may be cut up.
+# Both thresholds are lowered (unittest.mock.patch, undone after each example), so that small bodies,
+# cut into many 1 to 12 byte chunks, take the path a large image answer takes.
+
+SMALL_B64 = st.binary(max_size=40).map(lambda data: base64.b64encode(data).decode())
+B64_VALUE = st.one_of(
+    SMALL_B64,
+    SMALL_B64.map(lambda text: text.rstrip("=")),  # unpadded: not base64 for b64decode
+    SMALL_B64.filter(lambda text: text.endswith("=")).map(lambda text: text[:-2] + "B" + text[-1]),  # spare bits
+    SMALL_B64.map(lambda text: text[:4] + "=" + text[4:]),  # padding mid-text
+    st.sampled_from(["", "====", "A===", "AB=C", "aGk=\n", "!!!!"]),
+)
+JSON_STRING = st.one_of(
+    B64_VALUE.map(json.dumps),
+    B64_VALUE.map(lambda text: json.dumps(text).replace("/", "\\/")),  # escaped slashes
+    B64_VALUE.map(lambda text: json.dumps(text).replace("A", "\\u0041")),  # escaped letters
+)
+SPACE = st.sampled_from(["", " ", "\n  "])
+
+
+def _object(pairs: list[tuple[str, str]], space: str) -> str:
+    return "{" + ",".join(f"{space}{json.dumps(key)}{space}:{space}{value}" for key, value in pairs) + space + "}"
+
+
+VALUE = st.recursive(
+    JSON_STRING | st.sampled_from(["1", "null", "true", "[]", '"image"', '"\\"image\\": \\"QUJD\\""']),
+    lambda inner: (
+        st.builds(
+            _object, st.lists(st.tuples(st.sampled_from(["image", "meta", "x", "imag"]), inner), max_size=4), SPACE
+        )
+        | st.lists(inner, max_size=3).map(lambda items: "[" + ",".join(items) + "]")
+    ),
+    max_leaves=8,
+)
+BODY = st.one_of(
+    st.builds(_object, st.lists(st.tuples(st.sampled_from(["image", "meta", "seed"]), VALUE), max_size=5), SPACE),
+    VALUE,
+).map(str.encode)
+
+
+def plain_result(body: bytes) -> bytes | None:
+    """What json.loads + b64decode make of `body`: the image, or None where the SDK must raise InvalidContent."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return None
+    value = data.get("image") if isinstance(data, dict) else None
+    if not isinstance(value, str):
+        return None
+    try:
+        return base64.b64decode(value, validate=True)
+    except ValueError:
+        return None
+
+
+def decoded(response: Response) -> bytes | None:
+    try:
+        return decode_result(GENERATE, REQUEST, response)
+    except errors.InvalidContent:
+        return None
+
+
+@given(
+    body=BODY,
+    sizes=st.lists(st.integers(min_value=1, max_value=12), min_size=1, max_size=20),
+    declared=st.booleans(),
+)
+@settings(max_examples=400, deadline=None)
+def test_the_fast_path_agrees_with_json_loads_and_b64decode(body: bytes, sizes: list[int], declared: bool) -> None:
+    chunks = []
+    at = 0
+    for size in itertools.cycle(sizes):
+        if at >= len(body):
+            break
+        chunks.append(body[at : at + size])
+        at += size
+    with mock.patch.object(download, "_HEAD_LIMIT", 8), mock.patch.object(download, "DECODE_ABOVE", 0):
+        collector = BodyCollector(REQUEST, len(body) if declared else None, 10 * len(body) + 10)
+        for chunk in chunks:
+            collector.add(chunk)
+        response = collector.response(200, {"content-type": "application/json"})
+        assert decoded(response) == plain_result(body)
+    assert bytes(response.content) == body
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        # a duplicate key: the last one wins, as in json.loads
+        json.dumps({"image": TEXT}).encode()[:-1] + b', "image": ""}',
+        b'{"image": "", "image": "' + TEXT.encode() + b'"}',
+        # a same-named nested field, before or after the answer's own
+        json.dumps({"meta": {"image": TEXT}, "image": ""}).encode(),
+        json.dumps({"image": "", "meta": {"image": TEXT}}).encode(),
+        json.dumps({"meta": [{"image": TEXT}], "image": "aGk="}).encode(),
+    ],
+    ids=["big-then-empty", "empty-then-big", "nested-first", "nested-after", "nested-in-a-list"],
+)
+@pytest.mark.parametrize("chunk", [1, 3, 64 * 1024])
+def test_a_large_field_that_is_not_the_answer_s_own_gives_what_json_loads_gives(body: bytes, chunk: int) -> None:
+    if chunk < 4:
+        body = body.replace(TEXT.encode(), TEXT[: 96 * 1024].encode())  # 1-byte chunks of 2.7 MiB take long
+    response = received(body, chunk, declared=False)
+    assert decoded(response) == plain_result(body)
+    assert bytes(response.content) == body
+
+
+def test_memory_grows_with_what_arrives_not_with_the_declared_length() -> None:
+    arrived = 2 * 1024 * 1024
+    tracemalloc.start()
+    try:
+        for media in (True, False):  # an image call's answer, and another's
+            collector = BodyCollector(REQUEST if media else LLM_REQUEST, 64 * 1024 * 1024 - 1, 64 * 1024 * 1024)
+            for _ in range(arrived // (64 * 1024)):
+                collector.add(b"A" * (64 * 1024))
+            with pytest.raises(errors.ConnectionError):
+                collector.response(200, {})
+            _, peak = tracemalloc.get_traced_memory()
+            assert peak < 2 * arrived
+            assert tracemalloc.get_traced_memory()[0] < arrived / 4  # what it held was let go when it failed
+    finally:
+        tracemalloc.stop()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import random
 
@@ -64,7 +65,7 @@ def test_queued_calls_go_first_come_first_served_and_a_cancelled_one_gives_its_p
     waiting = [pace.acquire(0.0)[0] for _ in range(3)]
     order: list[int] = []
     for index, turn in enumerate(waiting):
-        pace.wait_on(turn, lambda index=index: order.append(index))
+        pace.wait_on(turn, functools.partial(order.append, index))
     pace.release(waiting[0], 0.1)  # cancelled while waiting
     pace.release(running[0], 0.2, FAILED)
     assert order == [1], "the next in line, not the cancelled one"

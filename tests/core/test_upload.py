@@ -123,10 +123,26 @@ def test_a_file_that_changes_size_while_it_is_sent_is_an_invalid_argument(large_
         body.assemble()
 
 
+@pytest.mark.parametrize("given_as", ["path", "open-file"])
+def test_a_file_that_grows_is_found_out_before_its_last_chunk_goes(large_file: Path, given_as: str) -> None:
+    with large_file.open("rb") as file:
+        body = build_request(CONFIG, api_spec.UPSCALE, {"image_data": large_file if given_as == "path" else file}).body
+        assert isinstance(body, StreamedBody)
+        [media] = [piece for piece in body.pieces if not isinstance(piece, bytes)]
+        chunks = -(-media.size // CHUNK)
+        sent = []
+        with large_file.open("ab") as grow:
+            grow.write(b"more")
+        with pytest.raises(errors.InvalidArgumentValue, match="changed size while it was sent"):
+            for chunk in media.chunks():
+                sent.append(chunk)
+    assert len(sent) == chunks - 1  # every chunk but the last: the server never gets a whole-looking body
+
+
 def test_a_short_read_mid_file_is_topped_up_so_no_padding_lands_mid_text(large_file: Path) -> None:
     class Dribbling(io.FileIO):
-        def read(self, size: int = -1, /) -> bytes:
-            return super().read(min(size, 1000) if size > 0 else size)
+        def read(self, size: int | None = -1, /) -> bytes:
+            return super().read(min(size, 1000) if size is not None and size > 0 else size)
 
     with Dribbling(large_file) as file:
         body = build_request(CONFIG, api_spec.UPSCALE, {"image_data": file}).body

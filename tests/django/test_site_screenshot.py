@@ -80,7 +80,9 @@ def test_runserver_on_a_fresh_machine_shows_the_generated_image(tmp_path: Path) 
         log, _ = server.communicate(timeout=30)
 
     assert "the Kelly API answers from the built-in sandbox" in log
-    served = Image.open(io.BytesIO(base64.b64decode(re.search(r"base64,([^\"]+)", html).group(1)))).convert("RGB")
+    embedded = re.search(r"base64,([^\"]+)", html)
+    assert embedded is not None
+    served = Image.open(io.BytesIO(base64.b64decode(embedded.group(1)))).convert("RGB")
     page = Image.open(shot).convert("RGB")
     assert page.size == (800, 900)
     # The generated image is a vertical gradient: the page must show its top and middle rows, each as a

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from kellyapi import KellyAPI, errors
+from kellyapi._transport.aiohttp import _GuardedConnector
 from kellyapi.testing import KellySandbox
 from tests._async.test_hostile_server import close_after_answering
 from tests.hostile_server import API_KEY, Connection, echo, hostile
@@ -173,6 +174,7 @@ def test_a_failure_is_judged_by_its_own_connection_not_an_earlier_one_of_the_sam
     async def main(api: KellyAPI) -> tuple[int, int]:
         await api.llm_models()
         connector = next(iter(api._transport._pools.values())).session.connector
+        assert isinstance(connector, _GuardedConnector)
         connector.protocols = set(connector.protocols)  # failed connections stay alive, as in a busy process
         for _ in range(stale_rounds):  # a GET is replayable: stale, then resent on a new connection
             await api.llm_models()
@@ -197,9 +199,14 @@ async def test_a_file_that_blocks_is_read_off_the_event_loop(kelly_sandbox: Kell
     fifo = tmp_path / "photo.png"
     os.mkfifo(fifo)
     events: list[str] = []
+
     # Were the read done on the loop, the feeder below could never run: the watchdog then unblocks it,
     # so the test fails instead of hanging.
-    watchdog = threading.Timer(15, lambda: (events.append("watchdog"), fifo.write_bytes(PNG)))
+    def unblock() -> None:
+        events.append("watchdog")
+        fifo.write_bytes(PNG)
+
+    watchdog = threading.Timer(15, unblock)
     watchdog.start()
 
     async def feed() -> None:
@@ -226,7 +233,7 @@ async def test_a_large_file_object_is_read_off_the_event_loop(kelly_sandbox: Kel
     loop_thread = threading.get_ident()
 
     class Watched(io.FileIO):
-        def read(self, size: int = -1, /) -> bytes:
+        def read(self, size: int | None = -1, /) -> bytes:
             readers.add(threading.get_ident())
             return super().read(size)
 

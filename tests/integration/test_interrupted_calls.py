@@ -26,12 +26,12 @@ async def test_tasks_cancelled_at_random_points_leave_a_new_client_free_to_send(
         for task in tasks:
             asyncio.get_running_loop().call_later(chance.uniform(0, 1.5), task.cancel)
         await asyncio.gather(*tasks, return_exceptions=True)
-        assert api._limiter.pace.in_flight == 0 and not api._limiter.pace.waiting and not api._limiter.pace.flying, (
-            "every cancelled call gave back what it held"
-        )
+        pace = api._pace
+        assert pace is not None
+        assert pace.in_flight == 0 and not pace.waiting and not pace.flying, "every cancelled call gave back its place"
 
         kelly_sandbox.limit_rate(None)
-        await asyncio.sleep(api._limiter.pace.pause_left(asyncio.get_running_loop().time()))
+        await asyncio.sleep(pace.pause_left(asyncio.get_running_loop().time()))
         results = await asyncio.gather(*(api.llm(f"after {index}", timeout=5) for index in range(20)))
     assert all(isinstance(result, str) for result in results)
 
@@ -71,9 +71,11 @@ def test_a_thread_interrupted_at_random_points_gives_its_turn_back(kelly_sandbox
                     pass
                 finally:
                     signal.setitimer(signal.ITIMER_REAL, 0)
-            assert (
-                api._limiter.pace.in_flight == 0 and not api._limiter.pace.waiting and not api._limiter.pace.flying
-            ), "an interrupted call gave back what it held"
+            pace = api._pace
+            assert pace is not None
+            assert pace.in_flight == 0 and not pace.waiting and not pace.flying, (
+                "an interrupted call gave back its place"
+            )
             kelly_sandbox.limit_rate(None)
             assert isinstance(api.llm("after", timeout=5), str)
     finally:

@@ -176,9 +176,9 @@ def run_block(block: Block, cwd: Path, env: dict[str, str], servers: Servers) ->
         for line in lines:
             run_server_line(line, cwd, env, servers)
         return
-    script = "\n".join(without_installs(line) for line in lines)
+    commands = "\n".join(without_installs(line) for line in lines)
     result = subprocess.run(
-        ["bash", "-e", "-o", "pipefail", "-c", script], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
+        ["bash", "-e", "-o", "pipefail", "-c", commands], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
     )
     assert result.returncode == 0, f"{where}:\n{result.stdout}{result.stderr}"
 

@@ -47,7 +47,8 @@ def test_random_shedding_never_engages_the_pace() -> None:
     async def main() -> bool:
         api = model_client(Shedding(0.05, None, latency=0.05, jitter=0.3, seed=5))
         await asyncio.gather(*(api.llm(f"call {index}") for index in range(3000)), return_exceptions=True)
-        return api._limiter.pace.engaged
+        assert api._pace is not None
+        return api._pace.engaged
 
     assert not run_virtual(main), "5 % of 429s at random prove no limit"
 
@@ -133,7 +134,8 @@ def test_calls_cancelled_at_random_points_leave_the_pace_idle(seed: int) -> None
         for task in tasks:
             asyncio.get_running_loop().call_later(chance.uniform(0, 3), task.cancel)
         await asyncio.gather(*tasks, return_exceptions=True)
-        pace = api._limiter.pace
+        pace = api._pace
+        assert pace is not None
         assert pace.in_flight == 0 and not pace.waiting and not pace.flying, (
             "every cancelled call gave back what it held"
         )

@@ -14,6 +14,7 @@ import contextlib
 import math
 import random
 import selectors
+import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -270,17 +271,20 @@ def run_clients(
         seconds = asyncio.get_running_loop().time()
         return Run(seconds, [outcome for result in results for outcome in result], server.log)
 
-    return run_virtual(main)
+    run: Run = run_virtual(main)
+    return run
 
 
 @contextlib.contextmanager
 def virtual_loop() -> Iterator[VirtualTimeLoop]:
     """A virtual-time loop for a test of its own making, the client reading its clock."""
     loop = VirtualTimeLoop()
-    real = client_module.time
-    client_module.time = limiter_module.time = _LoopClock  # type: ignore[assignment]
+    real = time
+    for module in (client_module, limiter_module):
+        module.time = _LoopClock
     try:
         yield loop
     finally:
-        client_module.time = limiter_module.time = real
+        for module in (client_module, limiter_module):
+            module.time = real
         loop.close()
