@@ -15,7 +15,7 @@ from kellyapi.cli import EPILOG, exits, main
 from kellyapi.cli.progress import ProgressBar
 from kellyapi.sandbox import media
 from kellyapi.testing import KellySandbox
-from tests.conftest import Tinyproxy
+from tests.conftest import ForwardProxy
 
 
 def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
@@ -237,11 +237,11 @@ def test_the_batch_progress_bar_shows_count_rate_eta_and_failures_only_on_a_term
 
 
 def test_the_script_goes_through_the_proxy_of_the_environment(
-    kelly_sandbox: KellySandbox, tinyproxy: Tinyproxy
+    kelly_sandbox: KellySandbox, forward_proxy: ForwardProxy
 ) -> None:
-    done = command("llm", "proxied", "--api", kelly_sandbox.url, env={"HTTP_PROXY": tinyproxy.url, "NO_PROXY": ""})
+    done = command("llm", "proxied", "--api", kelly_sandbox.url, env={"HTTP_PROXY": forward_proxy.url, "NO_PROXY": ""})
     assert done.returncode == 0, done.stderr
-    assert "/chat/chatgpt" in tinyproxy.forwarded()
+    assert forward_proxy.forwarded("/chat/chatgpt")
 
 
 def test_the_script_s_own_sandbox_is_reached_directly_whatever_the_proxy(closed_port: int) -> None:
