@@ -46,7 +46,8 @@ class KellySandbox:
 
     @property
     def requests(self) -> list[ReceivedRequest]:
-        """Every request received since the test began, oldest first: `.route`, `.body` (parsed JSON), `.status`."""
+        """Every request received since the test began, oldest first: `.route`, `.body` (parsed JSON), `.status`
+        (None when a `reset` or `hang` fault sent no status line)."""
         return list(self.sandbox.state.requests)
 
     def requests_to(self, route: str) -> list[ReceivedRequest]:

@@ -24,6 +24,7 @@ from kellyapi._core.endpoint import Endpoint
 
 ANY_ROUTE = "*"
 DELIVERIES = ("answer", "reset", "reset-mid-body", "short-body", "hang", "drip")
+NO_STATUS_LINE = frozenset({"reset", "hang"})  # deliveries that never send a status line
 HUGE_IMAGE_BYTES = 30 * 1024 * 1024
 DRIP_INTERVAL = 0.1  # seconds between the bytes of a dripped answer
 
@@ -48,6 +49,11 @@ class Fault:
     delivery: str = attrs.field(default="answer", validator=attrs.validators.in_(DELIVERIES))
     drip_interval: float = DRIP_INTERVAL
     kind: str = "custom"
+
+    @property
+    def status_sent(self) -> int | None:
+        """The status the client receives: None when the delivery never sends a status line (reset, hang)."""
+        return None if self.delivery in NO_STATUS_LINE else self.status
 
     def response_headers(self) -> dict[str, str]:
         """The headers to send, with a `Retry-After` HTTP date computed now if the fault has one."""

@@ -30,13 +30,14 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 @attrs.frozen
 class ReceivedRequest:
-    """A request the sandbox answered: its route (the spec's path), parsed JSON body and status."""
+    """A request the sandbox received: its route (the spec's path), parsed JSON body, and the status it
+    answered, None when it sent none (a `reset` or `hang` fault)."""
 
     method: str
     route: str
     path: str
     body: Any
-    status: int
+    status: int | None
     query: str = ""  # the query string, without the `?`
 
 
@@ -73,7 +74,7 @@ class SandboxState:
         self.models.reset()
         self.throttle = self._made_with
 
-    def record(self, request: web.Request, route: Endpoint[Any], body: Any, status: int) -> None:
+    def record(self, request: web.Request, route: Endpoint[Any], body: Any, status: int | None) -> None:
         peer = request.transport.get_extra_info("peername") if request.transport else None
         with self._lock:
             self.peers.add(peer)
@@ -119,7 +120,7 @@ def _handler(route: Endpoint[Any], state: SandboxState) -> Handler:
             await asyncio.sleep(delay)
         fault = state.faults.take(route.path)
         if fault is not None and fault.body is not None:
-            state.record(request, route, body, fault.status)
+            state.record(request, route, body, fault.status_sent)
             return await deliver(request, fault, fault.body, state.stopping)
         problems = validate(route, request.match_info, body, state.models)
         if problems:
@@ -129,7 +130,7 @@ def _handler(route: Endpoint[Any], state: SandboxState) -> Handler:
         if fault is None:
             state.record(request, route, body, 200)
             return _json(200, answer)
-        state.record(request, route, body, fault.status)
+        state.record(request, route, body, fault.status_sent)
         if fault.rewrite is not None:
             answer = fault.rewrite(route, answer)
         return await deliver(request, fault, json.dumps(answer).encode(), state.stopping)
