@@ -138,10 +138,21 @@ def _handler(route: Endpoint[Any], state: SandboxState) -> Handler:
     return handle
 
 
+@web.middleware
+async def _fastapi_style_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A route or method the API lacks is answered as FastAPI (the API's framework) answers it:
+    `{"detail": "Not Found"}` with 404, `{"detail": "Method Not Allowed"}` with 405."""
+    try:
+        return await handler(request)
+    except (web.HTTPNotFound, web.HTTPMethodNotAllowed) as refused:
+        headers = {"Allow": refused.headers["Allow"]} if "Allow" in refused.headers else None
+        return _json(refused.status, {"detail": refused.reason}, headers)
+
+
 def create_app(state: SandboxState | None = None) -> web.Application:
     """The sandbox as an aiohttp.web application (for `aiohttp.web.run_app` or an AppRunner)."""
     state = state or SandboxState()
-    app = web.Application(client_max_size=MAX_REQUEST_BYTES)
+    app = web.Application(client_max_size=MAX_REQUEST_BYTES, middlewares=[_fastapi_style_errors])
 
     async def release_hung_answers(app: web.Application) -> None:
         state.stopping.set()
