@@ -256,15 +256,19 @@ def test_text_arguments_read_standard_input_and_files(kelly_sandbox: KellySandbo
         "code2image", "-", "-o", str(tmp_path / "piped.png"), "--api", kelly_sandbox.url, stdin=script.encode()
     )
     assert piped.returncode == 0, piped.stderr
-    (tmp_path / "prompt.txt").write_text("a question from a file", encoding="utf-8")
+    (tmp_path / "prompt.txt").write_text("a question from a file\n", encoding="utf-8")  # as `echo` writes it
     asked = command("llm", f"@{tmp_path / 'prompt.txt'}", "--api", kelly_sandbox.url)
     assert asked.returncode == 0, asked.stderr
     literal = command("llm", "@@handle", "--api", kelly_sandbox.url)
     assert literal.returncode == 0, literal.stderr
+    (tmp_path / "windows.txt").write_bytes(b"two lines\r\nfrom Windows\r\n")
+    windows = command("llm", f"@{tmp_path / 'windows.txt'}", "--api", kelly_sandbox.url)
+    assert windows.returncode == 0, windows.stderr
     sent = [request.body for request in kelly_sandbox.requests]
-    assert sent[0]["code"] == script
+    assert sent[0]["code"] == script.removesuffix("\n"), "the final newline ends the last line; it is not code"
     assert sent[1]["prompt"] == "a question from a file"
     assert sent[2]["prompt"] == "@handle"
+    assert sent[3]["prompt"] == "two lines\r\nfrom Windows"
 
 
 @pytest.mark.parametrize("argv", [["llm", "@/no/such/prompt.txt"], ["img2text", "-", "-"]])
