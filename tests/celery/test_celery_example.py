@@ -30,7 +30,12 @@ def configuration(tmp_path: Path) -> Path:
     broker, results = tmp_path / "broker", tmp_path / "results"
     broker.mkdir()
     results.mkdir()
-    folders = {"data_folder_in": str(broker), "data_folder_out": str(broker), "store_processed": False}
+    folders = {
+        "data_folder_in": str(broker),
+        "data_folder_out": str(broker),
+        "control_folder": str(tmp_path / "control"),  # else `control/` in whichever folder a process runs
+        "store_processed": False,
+    }
     (tmp_path / "test_celeryconfig.py").write_text(
         f"broker_url = 'filesystem://'\n"
         f"broker_transport_options = {folders!r}\n"
