@@ -44,8 +44,8 @@ def slow_fault_note(args: argparse.Namespace) -> str | None:
     )
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Parse the command line and serve until SIGINT or SIGTERM."""
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of `python -m kellyapi.sandbox`."""
     parser = argparse.ArgumentParser(
         prog="python -m kellyapi.sandbox",
         description="A local Kelly API.",
@@ -93,6 +93,12 @@ def main(argv: list[str] | None = None) -> int:
         metavar="[ROUTE=]S",
         help="seconds each accepted call takes, for every route or one; repeatable",
     )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the command line and serve until SIGINT or SIGTERM."""
+    parser = build_parser()
     args = parser.parse_args(argv)
     try:
         models = parse_models(args.models)
