@@ -1,6 +1,6 @@
-"""kellyapi.testing from a user's side: the README's example suite in a fresh venv with only kellyapi and pytest
-(its sandbox strict as the API: a non-image upload and an unknown model are InvalidRequest), and the
-fixtures' isolation between tests.
+"""kellyapi.testing from a user's side: the testing guide's example suite (docs/how-to/testing.md) in a fresh
+venv with only kellyapi and pytest (its sandbox strict as the API: a non-image upload and an unknown model
+are InvalidRequest), and the fixtures' isolation between tests.
 
 The venv installs offline from .cache/user-wheels, where `.ci/run` downloads the wheels that kellyapi and
 pytest need, else from the package index; with neither, the test is skipped saying so.
@@ -22,13 +22,16 @@ WHEELHOUSE = ROOT / ".cache" / "user-wheels"
 EXAMPLE = re.compile(r"<!-- example: (\S+) -->\n```python\n(.*?)```", re.S)
 
 
-def readme_examples() -> dict[str, str]:
-    """The README's example files, by name."""
-    return dict(EXAMPLE.findall((ROOT / "README.md").read_text(encoding="utf-8")))
+GUIDE = "docs/how-to/testing.md"
 
 
-def test_the_readme_example_suite_passes_with_only_kellyapi_and_pytest_installed(tmp_path: Path) -> None:
-    examples = readme_examples()
+def guide_examples() -> dict[str, str]:
+    """The example files of the testing guide, by name."""
+    return dict(EXAMPLE.findall((ROOT / GUIDE).read_text(encoding="utf-8")))
+
+
+def test_the_guide_s_example_suite_passes_with_only_kellyapi_and_pytest_installed(tmp_path: Path) -> None:
+    examples = guide_examples()
     assert set(examples) == {"posters.py", "test_posters.py"}
     offline = needs.wheels_or_index(WHEELHOUSE, "pytest", "pytest and kellyapi's dependencies", tmp_path)
     wheels = tmp_path / "wheels"
