@@ -6,6 +6,7 @@ A page holding a marker `<!-- generated: NAME -->` gets it replaced by:
 - `sandbox-cli`: `python -m kellyapi.sandbox --help`;
 - `errors`: the table of the classes in kellyapi.errors, from their docstrings;
 - `fault-kinds`: the table of the sandbox's fault kinds, from kellyapi.sandbox.faults;
+- `fixtures`: the table of the pytest fixtures of kellyapi.testing, from their docstrings;
 - `benchmarks`: BENCHMARKS.md, as `python -m bench` wrote it, its headings one level down.
 
 An unknown marker fails the build.
@@ -107,6 +108,16 @@ def fault_kinds() -> str:
     return "\n".join(rows) + "\n"
 
 
+def fixtures() -> str:
+    """A row per fixture a user's test names (not the session's server behind them)."""
+    from kellyapi import testing
+
+    rows = ["| fixture | what the test gets |", "|---|---|"]
+    for name in ("kelly_sandbox", "kelly_client", "kelly_async_client"):
+        rows.append(f"| [`{name}`][kellyapi.testing.{name}] | {_first_paragraph(getattr(testing, name))} |")
+    return "\n".join(rows) + "\n"
+
+
 def benchmarks() -> str:
     """BENCHMARKS.md, whose own title becomes a section of the page that includes it."""
     text = (ROOT / "BENCHMARKS.md").read_text(encoding="utf-8")
@@ -118,6 +129,7 @@ GENERATORS: dict[str, Callable[[], str]] = {
     "sandbox-cli": sandbox_cli,
     "errors": errors,
     "fault-kinds": fault_kinds,
+    "fixtures": fixtures,
     "benchmarks": benchmarks,
 }
 

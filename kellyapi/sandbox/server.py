@@ -180,15 +180,25 @@ class Sandbox:
         rate_limit: float | None = None,
         latency: float | Mapping[str, float] = 0.0,
     ) -> None:
-        """A sandbox accepting `api_key` (default: any key), with faults planned from rules like `"*=503*2"`.
+        """A sandbox, not yet serving: `start()` it, or use it in a `with` block.
 
-        `fault_rate` gives a random fault, drawn from `fault_kinds` by a generator seeded with
-        `fault_seed`, to that share of all calls; ValueError for an unknown rule or kind.
-        `models` adds model names to accept besides the spec's, e.g. `{"chat": ["gpt-9"], "image": ["Flux"]}`;
-        the kinds are image, chat and voice.
-        `rate_limit` (calls a second, all callers together) answers the calls beyond it `429` with
-        `Retry-After`, as a token bucket with bursts of one second's worth; `latency` is the seconds each
-        accepted call takes, or {route: seconds} with `*` for the others.
+        Args:
+            api_key: the only key it accepts; default: any non-empty key.
+            host: the address to listen on.
+            port: the port to listen on; 0 picks a free one (see `url` once started).
+            faults: faults to plan, as rules like `"image/generate=503*2"` or `"*=hang"` (ROUTE=KIND[*TIMES]).
+            fault_rate: the share (0..1) of all calls that get a random fault, drawn from `fault_kinds` by a
+                generator seeded with `fault_seed`.
+            fault_seed: the seed of the random faults.
+            fault_kinds: what the random faults are drawn from; default: every kind but `huge`.
+            models: model names to accept besides the spec's, e.g. `{"chat": ["gpt-9"], "image": ["Flux"]}`;
+                the kinds are image, chat and voice.
+            rate_limit: calls a second it accepts, all callers together, as a token bucket with bursts of one
+                second's worth; the calls beyond it are answered `429` with `Retry-After`. None: no limit.
+            latency: the seconds each accepted call takes, or `{route: seconds}` with `*` for the others.
+
+        Raises:
+            ValueError: an unknown fault rule or kind, or a bad rate or latency.
         """
         self.state = SandboxState(api_key, models, Throttle(rate_limit, latency))
         for rule in faults:
