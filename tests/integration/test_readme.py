@@ -51,7 +51,7 @@ MADE = {
 
 @attrs.frozen
 class Block:
-    """One fenced block of the README."""
+    """One fenced block of a page."""
 
     line: int
     language: str
@@ -61,7 +61,7 @@ class Block:
 
     @property
     def without_key(self) -> bool:
-        """The README runs these on a machine with no key: the demo and the Django site use their own sandbox."""
+        """The pages run these on a machine with no key: the demo and the Django site use their own sandbox."""
         return "kellyapi demo" in self.code or "runserver" in self.code
 
 
@@ -93,7 +93,7 @@ def without_installs(line: str) -> str:
 
 @pytest.fixture
 def checkout(tmp_path: Path) -> Path:
-    """A copy of the files git tracks (or would: new ones it does not ignore), where the README's relative
+    """A copy of the files git tracks (or would: new ones it does not ignore), where the pages' relative
     paths (examples/, .) hold."""
     command = ["git", "ls-files", "--cached", "--others", "--exclude-standard"]
     listed = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=True).stdout
@@ -204,7 +204,7 @@ def run_block(page: str, block: Block, cwd: Path, env: dict[str, str], servers: 
 
 
 def run_pytest_configuration(configuration: str, project: Path, env: dict[str, str]) -> None:
-    """The README's pytest configuration, in a project whose tests use the models it adds."""
+    """A page's pytest configuration, in a project whose tests use the models it adds."""
     project.mkdir()
     (project / "pytest.ini").write_text(configuration, encoding="utf-8")
     (project / "test_models.py").write_text(
