@@ -145,8 +145,9 @@ def render_api_spec(operations: list[Operation]) -> str:
 _RAISES = (
     (
         "InvalidRequest",
-        "an argument of the wrong type or encoding (also a TypeError or ValueError), or one"
-        " the API refused (HTTP 400/404/422; `detail` names the fields)",
+        "an argument of the wrong type (`InvalidArgumentType`, also a TypeError) or value"
+        " (`InvalidArgumentValue`, also a ValueError), refused before sending, or one the API refused"
+        " (HTTP 400/404/422; `detail` names the fields)",
     ),
     ("InvalidApiKey", "no key, or the API refused it (HTTP 401/403)"),
     ("RateLimitError", "HTTP 429 after the retries; `retry_after` says how long the API asked to wait"),
@@ -154,6 +155,11 @@ _RAISES = (
     ("ConnectionError", "the API could not be reached, or a gateway failed, after the retries"),
     ("InvalidContent", "an answer that is not what the API promises"),
     ("GenericApiError", "any other failure status (5xx after the retries)"),
+    (
+        "TypeError",
+        "a required argument left out or an unknown one given: Python's own error, raised by the call as for"
+        " any function (so type checkers catch it first), never sent",
+    ),
 )
 
 
@@ -179,7 +185,7 @@ def _docstring(op: Operation, result: str) -> str:
         field = op.field(name)
         text = f"{name}: {field.schema.get('description', '')}"
         if field.kind == "media":
-            text += " Base64 text, bytes, a path or a binary file."
+            text += " The SDK takes base64 text, bytes, a path or a binary file."
         if "default" in field.schema:
             text += f" Default: {_default_source(field)}."
         lines.append(_wrapped(text, "    "))

@@ -1,13 +1,7 @@
-"""pytest fixtures for testing your own code offline against the Kelly API sandbox.
+"""pytest fixtures for testing your own code offline against the Kelly API sandbox: `kelly_sandbox`,
+`kelly_client` and `kelly_async_client`.
 
-Installing kellyapi registers this plugin (the `pytest11` entry point), so a test only names a fixture:
-
-- `kelly_sandbox`: the session's sandbox, emptied for each test; `.fail(route, ...)` plans faults,
-  `.requests` lists what it received and `.add_models(chat=[...])` accepts newer model names.
-  While the test runs, KELLY_API_KEY and KELLY_API_URL point at
-  it, so a client your code creates without arguments talks to the sandbox, and NO_PROXY lists loopback,
-  so it does so directly even where the environment names a proxy.
-- `kelly_client` / `kelly_async_client`: a SyncKellyAPI / KellyAPI pointed at it, closed after the test.
+Installing kellyapi registers this plugin (the `pytest11` entry point), so a test only names a fixture.
 """
 
 from __future__ import annotations
@@ -50,7 +44,8 @@ class KellySandbox:
 
     @property
     def requests(self) -> list[ReceivedRequest]:
-        """Every request received since the test began, oldest first: `.route`, `.body` (parsed JSON), `.status`."""
+        """Every request received since the test began, oldest first: `.route`, `.body` (parsed JSON), `.status`
+        (None when a `reset` or `hang` fault sent no status line)."""
         return list(self.sandbox.state.requests)
 
     def requests_to(self, route: str) -> list[ReceivedRequest]:
@@ -147,7 +142,10 @@ def kelly_sandbox_server(request: pytest.FixtureRequest) -> Iterator[Sandbox]:
 
 @pytest.fixture
 def kelly_sandbox(kelly_sandbox_server: Sandbox, monkeypatch: pytest.MonkeyPatch) -> Iterator[KellySandbox]:
-    """The session's sandbox with no requests or faults yet; KELLY_API_KEY/KELLY_API_URL point at it."""
+    """The session's sandbox, emptied for this test: where it is, what it received (`.requests`), faults to
+    plan (`.fail(...)`), models to add. While the test runs, KELLY_API_KEY and KELLY_API_URL point at it, so
+    a client your code creates without arguments talks to it, and NO_PROXY lists loopback, so it does so
+    directly even where the environment names a proxy."""
     handle = KellySandbox(kelly_sandbox_server)
     handle.reset()
     monkeypatch.setenv(API_KEY_ENV, handle.api_key)
@@ -169,7 +167,8 @@ def kelly_client(kelly_sandbox: KellySandbox) -> Iterator[SyncKellyAPI]:
 
 @pytest.fixture
 def kelly_async_client(kelly_sandbox: KellySandbox) -> Iterator[KellyAPI]:
-    """A KellyAPI pointed at `kelly_sandbox`; its connections close with the event loop that used them."""
+    """A KellyAPI pointed at `kelly_sandbox`; its connections close with the event loop that used them, so it
+    works under `asyncio.run`, pytest-asyncio or anyio."""
     from kellyapi import KellyAPI
 
     # A plain fixture, so it works under pytest-asyncio, anyio or a test's own asyncio.run(): the client

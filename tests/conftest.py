@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import os
 import re
-import shutil
 import socket
 import ssl
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +22,7 @@ from hypothesis import settings
 
 from kellyapi.sandbox.server import DEFAULT_PORT
 from kellyapi.testing import KellySandbox
+from tests import needs
 
 # Property tests try Hypothesis's default 100 examples each; `pytest --hypothesis-profile thorough` tries 5,000.
 settings.register_profile("thorough", max_examples=5000)
@@ -69,6 +71,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="re-record the cassettes of tests/_async: against the sandbox, or the live API if KELLY_API_KEY is set",
     )
     parser.addoption(
+        needs.REQUIRE_ALL_OPTION,
+        action="store_true",
+        help=f"fail each test whose tool is missing instead of skipping it (as {needs.REQUIRE_ALL_ENV}=1 does)",
+    )
+    parser.addoption(
         "--load-size",
         choices=("reduced", "full"),
         default="reduced",
@@ -77,6 +84,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    needs.require_all(bool(config.getoption(needs.REQUIRE_ALL_OPTION)))
     config.addinivalue_line("markers", "faults: the test plans sandbox faults, so it is always recorded on the sandbox")
     config.addinivalue_line(
         "markers", "screenshot: drives headless Chromium (Debian's chromium); deselected unless -m screenshot"
@@ -84,6 +92,19 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "load: a load test under random faults; select with -m load, size with --load-size"
     )
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """One line per cause of the skipped tests, whichever tests it skipped (see tests/needs.py)."""
+    causes: collections.Counter[str] = collections.Counter()
+    for report in terminalreporter.stats.get("skipped", []):
+        longrepr = report.longrepr
+        reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+        causes[reason.removeprefix("Skipped: ")] += 1
+    if causes:
+        terminalreporter.section("skipped tests, by cause")
+        for reason, count in causes.most_common():
+            terminalreporter.line(f"{count} skipped: {reason}")
 
 
 @pytest.fixture
@@ -161,9 +182,10 @@ def kelly(request: pytest.FixtureRequest) -> Iterator[CassetteTarget]:
 
 
 @attrs.define
-class Tinyproxy:
-    """A real forward proxy (Debian's tinyproxy) on a loopback port, and what its log says it forwarded."""
+class ForwardProxy:
+    """A real forward proxy on a loopback port, and what its log says it forwarded."""
 
+    name: str
     url: str
     log: Path
     credentials: str | None = None
@@ -172,9 +194,18 @@ class Tinyproxy:
     def url_with_credentials(self) -> str:
         return self.url.replace("://", f"://{self.credentials}@", 1) if self.credentials else self.url
 
-    def forwarded(self) -> str:
-        """The log so far: one line per request or CONNECT it handled."""
-        return self.log.read_text(errors="replace") if self.log.exists() else ""
+    def forwarded(self, text: str, within: float = 10.0) -> bool:
+        """Whether the log shows `text` (a path, or `CONNECT host:port`) within `within` seconds.
+
+        proxy.py writes a connection's line when the connection closes, tinyproxy when the request
+        arrives: either way the line is there soon after the client closed."""
+        deadline = time.monotonic() + within
+        while True:
+            if text in (self.log.read_text(errors="replace") if self.log.exists() else ""):
+                return True
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.05)
 
 
 def _free_port() -> int:
@@ -183,13 +214,8 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-@contextlib.contextmanager
-def _run_tinyproxy(folder: Path, credentials: str | None) -> Iterator[Tinyproxy]:
-    binary = shutil.which("tinyproxy") or "/usr/bin/tinyproxy"
-    if not os.path.exists(binary):
-        pytest.fail("tinyproxy is not installed: .ci/run installs Debian's package (apt-get install tinyproxy)")
-    port = _free_port()
-    log = folder / "tinyproxy.log"
+def _tinyproxy_command(folder: Path, port: int, log: Path, credentials: str | None) -> list[str]:
+    binary = needs.debian_program("tinyproxy")
     lines = [
         f"Port {port}",
         "Listen 127.0.0.1",
@@ -204,32 +230,60 @@ def _run_tinyproxy(folder: Path, credentials: str | None) -> Iterator[Tinyproxy]
         lines.append("BasicAuth " + credentials.replace(":", " ", 1))
     config = folder / "tinyproxy.conf"
     config.write_text("\n".join(lines) + "\n")
-    process = subprocess.Popen([binary, "-d", "-c", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return [binary, "-d", "-c", str(config)]
+
+
+def _proxy_py_command(folder: Path, port: int, log: Path, credentials: str | None) -> list[str]:
+    # proxy.py keeps its data (certificates, a cache) under ~/.proxy unless told otherwise: here, the test's folder.
+    command = [sys.executable, "-m", "proxy", "--hostname", "127.0.0.1", "--port", str(port)]
+    command += ["--num-workers", "1", "--num-acceptors", "1", "--log-file", str(log)]
+    command += ["--data-dir", str(folder / "proxy.py"), "--cache-dir", str(folder / "proxy.py" / "cache")]
+    return command + (["--basic-auth", credentials] if credentials else [])
+
+
+# The forward proxies the proxy tests go through: proxy.py comes with the dev install (PyPI); Debian's
+# tinyproxy, a second, independent implementation, where it is installed (.ci/run installs it).
+FORWARD_PROXIES = {"proxy.py": _proxy_py_command, "tinyproxy": _tinyproxy_command}
+
+
+@contextlib.contextmanager
+def _run_forward_proxy(name: str, folder: Path, credentials: str | None) -> Iterator[ForwardProxy]:
+    folder = folder / name
+    folder.mkdir()
+    port = _free_port()
+    log = folder / "access.log"
+    command = FORWARD_PROXIES[name](folder, port, log, credentials)
+    env = {**os.environ, "HOME": str(folder)}  # nothing of the proxy's lands in the real home folder
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     try:
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 30
         while True:
             with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
                 break
             if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"tinyproxy did not start (exit {process.poll()})")
+                pytest.fail(f"{name} did not start (exit {process.poll()})")
             time.sleep(0.05)
-        yield Tinyproxy(f"http://127.0.0.1:{port}", log, credentials)
+        yield ForwardProxy(name, f"http://127.0.0.1:{port}", log, credentials)
     finally:
         process.terminate()
-        process.wait(timeout=10)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
 
 
-@pytest.fixture
-def tinyproxy(tmp_path: Path) -> Iterator[Tinyproxy]:
-    """A running tinyproxy that any client on this machine may use."""
-    with _run_tinyproxy(tmp_path, None) as proxy:
+@pytest.fixture(params=list(FORWARD_PROXIES))
+def forward_proxy(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ForwardProxy]:
+    """A running forward proxy that any client on this machine may use: each test runs through each proxy."""
+    with _run_forward_proxy(request.param, tmp_path, None) as proxy:
         yield proxy
 
 
-@pytest.fixture
-def tinyproxy_with_login(tmp_path: Path) -> Iterator[Tinyproxy]:
-    """A running tinyproxy that wants Basic credentials (`proxy.credentials`)."""
-    with _run_tinyproxy(tmp_path, "kelly:s3cret-proxy-word") as proxy:
+@pytest.fixture(params=list(FORWARD_PROXIES))
+def forward_proxy_with_login(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ForwardProxy]:
+    """A running forward proxy that wants Basic credentials (`proxy.credentials`)."""
+    with _run_forward_proxy(request.param, tmp_path, "kelly:s3cret-proxy-word") as proxy:
         yield proxy
 
 

@@ -34,14 +34,17 @@ class KellyAPI(AsyncClient):
             The parsed JSON answer.
 
         Raises:
-            InvalidRequest: an argument of the wrong type or encoding (also a TypeError or ValueError), or one the API
-                refused (HTTP 400/404/422; `detail` names the fields).
+            InvalidRequest: an argument of the wrong type (`InvalidArgumentType`, also a TypeError) or value
+                (`InvalidArgumentValue`, also a ValueError), refused before sending, or one the API refused (HTTP
+                400/404/422; `detail` names the fields).
             InvalidApiKey: no key, or the API refused it (HTTP 401/403).
             RateLimitError: HTTP 429 after the retries; `retry_after` says how long the API asked to wait.
             TimeoutError: no complete answer within the timeout, retries included.
             ConnectionError: the API could not be reached, or a gateway failed, after the retries.
             InvalidContent: an answer that is not what the API promises.
             GenericApiError: any other failure status (5xx after the retries).
+            TypeError: a required argument left out or an unknown one given: Python's own error, raised by the call as
+                for any function (so type checkers catch it first), never sent.
         """
         return await self._call(
             api_spec.SD_MODELS,
@@ -63,14 +66,17 @@ class KellyAPI(AsyncClient):
             The parsed JSON answer.
 
         Raises:
-            InvalidRequest: an argument of the wrong type or encoding (also a TypeError or ValueError), or one the API
-                refused (HTTP 400/404/422; `detail` names the fields).
+            InvalidRequest: an argument of the wrong type (`InvalidArgumentType`, also a TypeError) or value
+                (`InvalidArgumentValue`, also a ValueError), refused before sending, or one the API refused (HTTP
+                400/404/422; `detail` names the fields).
             InvalidApiKey: no key, or the API refused it (HTTP 401/403).
             RateLimitError: HTTP 429 after the retries; `retry_after` says how long the API asked to wait.
             TimeoutError: no complete answer within the timeout, retries included.
             ConnectionError: the API could not be reached, or a gateway failed, after the retries.
             InvalidContent: an answer that is not what the API promises.
             GenericApiError: any other failure status (5xx after the retries).
+            TypeError: a required argument left out or an unknown one given: Python's own error, raised by the call as
+                for any function (so type checkers catch it first), never sent.
         """
         return await self._call(
             api_spec.SDXL_MODELS,
@@ -92,14 +98,17 @@ class KellyAPI(AsyncClient):
             The parsed JSON answer.
 
         Raises:
-            InvalidRequest: an argument of the wrong type or encoding (also a TypeError or ValueError), or one the API
-                refused (HTTP 400/404/422; `detail` names the fields).
+            InvalidRequest: an argument of the wrong type (`InvalidArgumentType`, also a TypeError) or value
+                (`InvalidArgumentValue`, also a ValueError), refused before sending, or one the API refused (HTTP
+                400/404/422; `detail` names the fields).
             InvalidApiKey: no key, or the API refused it (HTTP 401/403).
             RateLimitError: HTTP 429 after the retries; `retry_after` says how long the API asked to wait.
             TimeoutError: no complete answer within the timeout, retries included.
             ConnectionError: the API could not be reached, or a gateway failed, after the retries.
             InvalidContent: an answer that is not what the API promises.
             GenericApiError: any other failure status (5xx after the retries).
+            TypeError: a required argument left out or an unknown one given: Python's own error, raised by the call as
+                for any function (so type checkers catch it first), never sent.
         """
         return await self._call(
             api_spec.LLM_MODELS,
@@ -121,14 +130,17 @@ class KellyAPI(AsyncClient):
             The parsed JSON answer.
 
         Raises:
-            InvalidRequest: an argument of the wrong type or encoding (also a TypeError or ValueError), or one the API
-                refused (HTTP 400/404/422; `detail` names the fields).
+            InvalidRequest: an argument of the wrong type (`InvalidArgumentType`, also a TypeError) or value
+                (`InvalidArgumentValue`, also a ValueError), refused before sending, or one the API refused (HTTP
+                400/404/422; `detail` names the fields).
             InvalidApiKey: no key, or the API refused it (HTTP 401/403).
             RateLimitError: HTTP 429 after the retries; `retry_after` says how long the API asked to wait.
             TimeoutError: no complete answer within the timeout, retries included.
             ConnectionError: the API could not be reached, or a gateway failed, after the retries.
             InvalidContent: an answer that is not what the API promises.
             GenericApiError: any other failure status (5xx after the retries).
+            TypeError: a required argument left out or an unknown one given: Python's own error, raised by the call as
+                for any function (so type checkers catch it first), never sent.
         """
         return await self._call(
             api_spec.VOICE_MODELS,
@@ -160,14 +172,17 @@ class KellyAPI(AsyncClient):
             The image/png data, as bytes.
 
         Raises:
-            InvalidRequest: an argument of the wrong type or encoding (also a TypeError or ValueError), or one the API
-                refused (HTTP 400/404/422; `detail` names the fields).
+            InvalidRequest: an argument of the wrong type (`InvalidArgumentType`, also a TypeError) or value
+                (`InvalidArgumentValue`, also a ValueError), refused before sending, or one the API refused (HTTP
+                400/404/422; `detail` names the fields).
             InvalidApiKey: no key, or the API refused it (HTTP 401/403).
             RateLimitError: HTTP 429 after the retries; `retry_after` says how long the API asked to wait.
             TimeoutError: no complete answer within the timeout, retries included.
             ConnectionError: the API could not be reached, or a gateway failed, after the retries.
             InvalidContent: an answer that is not what the API promises.
             GenericApiError: any other failure status (5xx after the retries).
+            TypeError: a required argument left out or an unknown one given: Python's own error, raised by the call as
+                for any function (so type checkers catch it first), never sent.
         """
         return await self._call(
             api_spec.GENERATE,
@@ -195,8 +210,7 @@ class KellyAPI(AsyncClient):
 
         Args:
             prompt: What to make, in words.
-            image_data: The image, base64-encoded. The SDK also takes bytes, a path or a binary file. Base64 text,
-                bytes, a path or a binary file.
+            image_data: The image, base64-encoded. The SDK takes base64 text, bytes, a path or a binary file.
             negative_prompt: What the image must not show. Default: DEFAULT_NEGATIVE_PROMPT.
             width: Width in pixels. Default: 1024.
             height: Height in pixels. Default: 1024.
@@ -206,14 +220,17 @@ class KellyAPI(AsyncClient):
             The image/png data, as bytes.
 
         Raises:
-            InvalidRequest: an argument of the wrong type or encoding (also a TypeError or ValueError), or one the API
-                refused (HTTP 400/404/422; `detail` names the fields).
+            InvalidRequest: an argument of the wrong type (`InvalidArgumentType`, also a TypeError) or value
+                (`InvalidArgumentValue`, also a ValueError), refused before sending, or one the API refused (HTTP
+                400/404/422; `detail` names the fields).
             InvalidApiKey: no key, or the API refused it (HTTP 401/403).
             RateLimitError: HTTP 429 after the retries; `retry_after` says how long the API asked to wait.
             TimeoutError: no complete answer within the timeout, retries included.
             ConnectionError: the API could not be reached, or a gateway failed, after the retries.
             InvalidContent: an answer that is not what the API promises.
             GenericApiError: any other failure status (5xx after the retries).
+            TypeError: a required argument left out or an unknown one given: Python's own error, raised by the call as
+                for any function (so type checkers catch it first), never sent.
         """
         return await self._call(
             api_spec.IMG2IMG,
@@ -238,22 +255,24 @@ class KellyAPI(AsyncClient):
 
         Args:
             prompt: What to make, in words.
-            image_data: The image, base64-encoded. The SDK also takes bytes, a path or a binary file. Base64 text,
-                bytes, a path or a binary file.
+            image_data: The image, base64-encoded. The SDK takes base64 text, bytes, a path or a binary file.
             timeout: seconds this call may take in all, retries included. Default: the client's timeout.
 
         Returns:
             The text.
 
         Raises:
-            InvalidRequest: an argument of the wrong type or encoding (also a TypeError or ValueError), or one the API
-                refused (HTTP 400/404/422; `detail` names the fields).
+            InvalidRequest: an argument of the wrong type (`InvalidArgumentType`, also a TypeError) or value
+                (`InvalidArgumentValue`, also a ValueError), refused before sending, or one the API refused (HTTP
+                400/404/422; `detail` names the fields).
             InvalidApiKey: no key, or the API refused it (HTTP 401/403).
             RateLimitError: HTTP 429 after the retries; `retry_after` says how long the API asked to wait.
             TimeoutError: no complete answer within the timeout, retries included.
             ConnectionError: the API could not be reached, or a gateway failed, after the retries.
             InvalidContent: an answer that is not what the API promises.
             GenericApiError: any other failure status (5xx after the retries).
+            TypeError: a required argument left out or an unknown one given: Python's own error, raised by the call as
+                for any function (so type checkers catch it first), never sent.
         """
         return await self._call(
             api_spec.IMG2TEXT,
@@ -284,14 +303,17 @@ class KellyAPI(AsyncClient):
             The text.
 
         Raises:
-            InvalidRequest: an argument of the wrong type or encoding (also a TypeError or ValueError), or one the API
-                refused (HTTP 400/404/422; `detail` names the fields).
+            InvalidRequest: an argument of the wrong type (`InvalidArgumentType`, also a TypeError) or value
+                (`InvalidArgumentValue`, also a ValueError), refused before sending, or one the API refused (HTTP
+                400/404/422; `detail` names the fields).
             InvalidApiKey: no key, or the API refused it (HTTP 401/403).
             RateLimitError: HTTP 429 after the retries; `retry_after` says how long the API asked to wait.
             TimeoutError: no complete answer within the timeout, retries included.
             ConnectionError: the API could not be reached, or a gateway failed, after the retries.
             InvalidContent: an answer that is not what the API promises.
             GenericApiError: any other failure status (5xx after the retries).
+            TypeError: a required argument left out or an unknown one given: Python's own error, raised by the call as
+                for any function (so type checkers catch it first), never sent.
         """
         return await self._call(
             api_spec.LLM,
@@ -312,22 +334,24 @@ class KellyAPI(AsyncClient):
         """Upscale an image to twice its width and height.
 
         Args:
-            image_data: The image, base64-encoded. The SDK also takes bytes, a path or a binary file. Base64 text,
-                bytes, a path or a binary file.
+            image_data: The image, base64-encoded. The SDK takes base64 text, bytes, a path or a binary file.
             timeout: seconds this call may take in all, retries included. Default: the client's timeout.
 
         Returns:
             The image/png data, as bytes.
 
         Raises:
-            InvalidRequest: an argument of the wrong type or encoding (also a TypeError or ValueError), or one the API
-                refused (HTTP 400/404/422; `detail` names the fields).
+            InvalidRequest: an argument of the wrong type (`InvalidArgumentType`, also a TypeError) or value
+                (`InvalidArgumentValue`, also a ValueError), refused before sending, or one the API refused (HTTP
+                400/404/422; `detail` names the fields).
             InvalidApiKey: no key, or the API refused it (HTTP 401/403).
             RateLimitError: HTTP 429 after the retries; `retry_after` says how long the API asked to wait.
             TimeoutError: no complete answer within the timeout, retries included.
             ConnectionError: the API could not be reached, or a gateway failed, after the retries.
             InvalidContent: an answer that is not what the API promises.
             GenericApiError: any other failure status (5xx after the retries).
+            TypeError: a required argument left out or an unknown one given: Python's own error, raised by the call as
+                for any function (so type checkers catch it first), never sent.
         """
         return await self._call(
             api_spec.UPSCALE,
@@ -346,22 +370,24 @@ class KellyAPI(AsyncClient):
         """Remove the background of an image.
 
         Args:
-            image_data: The image, base64-encoded. The SDK also takes bytes, a path or a binary file. Base64 text,
-                bytes, a path or a binary file.
+            image_data: The image, base64-encoded. The SDK takes base64 text, bytes, a path or a binary file.
             timeout: seconds this call may take in all, retries included. Default: the client's timeout.
 
         Returns:
             The image/png data, as bytes.
 
         Raises:
-            InvalidRequest: an argument of the wrong type or encoding (also a TypeError or ValueError), or one the API
-                refused (HTTP 400/404/422; `detail` names the fields).
+            InvalidRequest: an argument of the wrong type (`InvalidArgumentType`, also a TypeError) or value
+                (`InvalidArgumentValue`, also a ValueError), refused before sending, or one the API refused (HTTP
+                400/404/422; `detail` names the fields).
             InvalidApiKey: no key, or the API refused it (HTTP 401/403).
             RateLimitError: HTTP 429 after the retries; `retry_after` says how long the API asked to wait.
             TimeoutError: no complete answer within the timeout, retries included.
             ConnectionError: the API could not be reached, or a gateway failed, after the retries.
             InvalidContent: an answer that is not what the API promises.
             GenericApiError: any other failure status (5xx after the retries).
+            TypeError: a required argument left out or an unknown one given: Python's own error, raised by the call as
+                for any function (so type checkers catch it first), never sent.
         """
         return await self._call(
             api_spec.REMOVEBG,
@@ -389,14 +415,17 @@ class KellyAPI(AsyncClient):
             The audio/wav data, as bytes.
 
         Raises:
-            InvalidRequest: an argument of the wrong type or encoding (also a TypeError or ValueError), or one the API
-                refused (HTTP 400/404/422; `detail` names the fields).
+            InvalidRequest: an argument of the wrong type (`InvalidArgumentType`, also a TypeError) or value
+                (`InvalidArgumentValue`, also a ValueError), refused before sending, or one the API refused (HTTP
+                400/404/422; `detail` names the fields).
             InvalidApiKey: no key, or the API refused it (HTTP 401/403).
             RateLimitError: HTTP 429 after the retries; `retry_after` says how long the API asked to wait.
             TimeoutError: no complete answer within the timeout, retries included.
             ConnectionError: the API could not be reached, or a gateway failed, after the retries.
             InvalidContent: an answer that is not what the API promises.
             GenericApiError: any other failure status (5xx after the retries).
+            TypeError: a required argument left out or an unknown one given: Python's own error, raised by the call as
+                for any function (so type checkers catch it first), never sent.
         """
         return await self._call(
             api_spec.TEXT2VOICE,
@@ -416,22 +445,24 @@ class KellyAPI(AsyncClient):
         """Transcribe speech audio to text.
 
         Args:
-            audio: The audio, base64-encoded. The SDK also takes bytes, a path or a binary file. Base64 text, bytes, a
-                path or a binary file.
+            audio: The audio, base64-encoded. The SDK takes base64 text, bytes, a path or a binary file.
             timeout: seconds this call may take in all, retries included. Default: the client's timeout.
 
         Returns:
             The text.
 
         Raises:
-            InvalidRequest: an argument of the wrong type or encoding (also a TypeError or ValueError), or one the API
-                refused (HTTP 400/404/422; `detail` names the fields).
+            InvalidRequest: an argument of the wrong type (`InvalidArgumentType`, also a TypeError) or value
+                (`InvalidArgumentValue`, also a ValueError), refused before sending, or one the API refused (HTTP
+                400/404/422; `detail` names the fields).
             InvalidApiKey: no key, or the API refused it (HTTP 401/403).
             RateLimitError: HTTP 429 after the retries; `retry_after` says how long the API asked to wait.
             TimeoutError: no complete answer within the timeout, retries included.
             ConnectionError: the API could not be reached, or a gateway failed, after the retries.
             InvalidContent: an answer that is not what the API promises.
             GenericApiError: any other failure status (5xx after the retries).
+            TypeError: a required argument left out or an unknown one given: Python's own error, raised by the call as
+                for any function (so type checkers catch it first), never sent.
         """
         return await self._call(
             api_spec.VOICE2TEXT,
@@ -457,14 +488,17 @@ class KellyAPI(AsyncClient):
             The image/png data, as bytes.
 
         Raises:
-            InvalidRequest: an argument of the wrong type or encoding (also a TypeError or ValueError), or one the API
-                refused (HTTP 400/404/422; `detail` names the fields).
+            InvalidRequest: an argument of the wrong type (`InvalidArgumentType`, also a TypeError) or value
+                (`InvalidArgumentValue`, also a ValueError), refused before sending, or one the API refused (HTTP
+                400/404/422; `detail` names the fields).
             InvalidApiKey: no key, or the API refused it (HTTP 401/403).
             RateLimitError: HTTP 429 after the retries; `retry_after` says how long the API asked to wait.
             TimeoutError: no complete answer within the timeout, retries included.
             ConnectionError: the API could not be reached, or a gateway failed, after the retries.
             InvalidContent: an answer that is not what the API promises.
             GenericApiError: any other failure status (5xx after the retries).
+            TypeError: a required argument left out or an unknown one given: Python's own error, raised by the call as
+                for any function (so type checkers catch it first), never sent.
         """
         return await self._call(
             api_spec.TEXT2WRITE,
@@ -490,14 +524,17 @@ class KellyAPI(AsyncClient):
             The image/png data, as bytes.
 
         Raises:
-            InvalidRequest: an argument of the wrong type or encoding (also a TypeError or ValueError), or one the API
-                refused (HTTP 400/404/422; `detail` names the fields).
+            InvalidRequest: an argument of the wrong type (`InvalidArgumentType`, also a TypeError) or value
+                (`InvalidArgumentValue`, also a ValueError), refused before sending, or one the API refused (HTTP
+                400/404/422; `detail` names the fields).
             InvalidApiKey: no key, or the API refused it (HTTP 401/403).
             RateLimitError: HTTP 429 after the retries; `retry_after` says how long the API asked to wait.
             TimeoutError: no complete answer within the timeout, retries included.
             ConnectionError: the API could not be reached, or a gateway failed, after the retries.
             InvalidContent: an answer that is not what the API promises.
             GenericApiError: any other failure status (5xx after the retries).
+            TypeError: a required argument left out or an unknown one given: Python's own error, raised by the call as
+                for any function (so type checkers catch it first), never sent.
         """
         return await self._call(
             api_spec.CODE2IMAGE,
@@ -525,14 +562,17 @@ class AsyncRawResponses(AsyncRawView):
             The answer as it came; `.parse()` gives what `sd_models()` returns.
 
         Raises:
-            InvalidRequest: an argument of the wrong type or encoding (also a TypeError or ValueError), or one the API
-                refused (HTTP 400/404/422; `detail` names the fields).
+            InvalidRequest: an argument of the wrong type (`InvalidArgumentType`, also a TypeError) or value
+                (`InvalidArgumentValue`, also a ValueError), refused before sending, or one the API refused (HTTP
+                400/404/422; `detail` names the fields).
             InvalidApiKey: no key, or the API refused it (HTTP 401/403).
             RateLimitError: HTTP 429 after the retries; `retry_after` says how long the API asked to wait.
             TimeoutError: no complete answer within the timeout, retries included.
             ConnectionError: the API could not be reached, or a gateway failed, after the retries.
             InvalidContent: an answer that is not what the API promises.
             GenericApiError: any other failure status (5xx after the retries).
+            TypeError: a required argument left out or an unknown one given: Python's own error, raised by the call as
+                for any function (so type checkers catch it first), never sent.
         """
         return await self._client._call_raw(
             api_spec.SD_MODELS,
@@ -554,14 +594,17 @@ class AsyncRawResponses(AsyncRawView):
             The answer as it came; `.parse()` gives what `sdxl_models()` returns.
 
         Raises:
-            InvalidRequest: an argument of the wrong type or encoding (also a TypeError or ValueError), or one the API
-                refused (HTTP 400/404/422; `detail` names the fields).
+            InvalidRequest: an argument of the wrong type (`InvalidArgumentType`, also a TypeError) or value
+                (`InvalidArgumentValue`, also a ValueError), refused before sending, or one the API refused (HTTP
+                400/404/422; `detail` names the fields).
             InvalidApiKey: no key, or the API refused it (HTTP 401/403).
             RateLimitError: HTTP 429 after the retries; `retry_after` says how long the API asked to wait.
             TimeoutError: no complete answer within the timeout, retries included.
             ConnectionError: the API could not be reached, or a gateway failed, after the retries.
             InvalidContent: an answer that is not what the API promises.
             GenericApiError: any other failure status (5xx after the retries).
+            TypeError: a required argument left out or an unknown one given: Python's own error, raised by the call as
+                for any function (so type checkers catch it first), never sent.
         """
         return await self._client._call_raw(
             api_spec.SDXL_MODELS,
@@ -583,14 +626,17 @@ class AsyncRawResponses(AsyncRawView):
             The answer as it came; `.parse()` gives what `llm_models()` returns.
 
         Raises:
-            InvalidRequest: an argument of the wrong type or encoding (also a TypeError or ValueError), or one the API
-                refused (HTTP 400/404/422; `detail` names the fields).
+            InvalidRequest: an argument of the wrong type (`InvalidArgumentType`, also a TypeError) or value
+                (`InvalidArgumentValue`, also a ValueError), refused before sending, or one the API refused (HTTP
+                400/404/422; `detail` names the fields).
             InvalidApiKey: no key, or the API refused it (HTTP 401/403).
             RateLimitError: HTTP 429 after the retries; `retry_after` says how long the API asked to wait.
             TimeoutError: no complete answer within the timeout, retries included.
             ConnectionError: the API could not be reached, or a gateway failed, after the retries.
             InvalidContent: an answer that is not what the API promises.
             GenericApiError: any other failure status (5xx after the retries).
+            TypeError: a required argument left out or an unknown one given: Python's own error, raised by the call as
+                for any function (so type checkers catch it first), never sent.
         """
         return await self._client._call_raw(
             api_spec.LLM_MODELS,
@@ -612,14 +658,17 @@ class AsyncRawResponses(AsyncRawView):
             The answer as it came; `.parse()` gives what `voice_models()` returns.
 
         Raises:
-            InvalidRequest: an argument of the wrong type or encoding (also a TypeError or ValueError), or one the API
-                refused (HTTP 400/404/422; `detail` names the fields).
+            InvalidRequest: an argument of the wrong type (`InvalidArgumentType`, also a TypeError) or value
+                (`InvalidArgumentValue`, also a ValueError), refused before sending, or one the API refused (HTTP
+                400/404/422; `detail` names the fields).
             InvalidApiKey: no key, or the API refused it (HTTP 401/403).
             RateLimitError: HTTP 429 after the retries; `retry_after` says how long the API asked to wait.
             TimeoutError: no complete answer within the timeout, retries included.
             ConnectionError: the API could not be reached, or a gateway failed, after the retries.
             InvalidContent: an answer that is not what the API promises.
             GenericApiError: any other failure status (5xx after the retries).
+            TypeError: a required argument left out or an unknown one given: Python's own error, raised by the call as
+                for any function (so type checkers catch it first), never sent.
         """
         return await self._client._call_raw(
             api_spec.VOICE_MODELS,
@@ -651,14 +700,17 @@ class AsyncRawResponses(AsyncRawView):
             The answer as it came; `.parse()` gives what `generate()` returns.
 
         Raises:
-            InvalidRequest: an argument of the wrong type or encoding (also a TypeError or ValueError), or one the API
-                refused (HTTP 400/404/422; `detail` names the fields).
+            InvalidRequest: an argument of the wrong type (`InvalidArgumentType`, also a TypeError) or value
+                (`InvalidArgumentValue`, also a ValueError), refused before sending, or one the API refused (HTTP
+                400/404/422; `detail` names the fields).
             InvalidApiKey: no key, or the API refused it (HTTP 401/403).
             RateLimitError: HTTP 429 after the retries; `retry_after` says how long the API asked to wait.
             TimeoutError: no complete answer within the timeout, retries included.
             ConnectionError: the API could not be reached, or a gateway failed, after the retries.
             InvalidContent: an answer that is not what the API promises.
             GenericApiError: any other failure status (5xx after the retries).
+            TypeError: a required argument left out or an unknown one given: Python's own error, raised by the call as
+                for any function (so type checkers catch it first), never sent.
         """
         return await self._client._call_raw(
             api_spec.GENERATE,
@@ -686,8 +738,7 @@ class AsyncRawResponses(AsyncRawView):
 
         Args:
             prompt: What to make, in words.
-            image_data: The image, base64-encoded. The SDK also takes bytes, a path or a binary file. Base64 text,
-                bytes, a path or a binary file.
+            image_data: The image, base64-encoded. The SDK takes base64 text, bytes, a path or a binary file.
             negative_prompt: What the image must not show. Default: DEFAULT_NEGATIVE_PROMPT.
             width: Width in pixels. Default: 1024.
             height: Height in pixels. Default: 1024.
@@ -697,14 +748,17 @@ class AsyncRawResponses(AsyncRawView):
             The answer as it came; `.parse()` gives what `img2img()` returns.
 
         Raises:
-            InvalidRequest: an argument of the wrong type or encoding (also a TypeError or ValueError), or one the API
-                refused (HTTP 400/404/422; `detail` names the fields).
+            InvalidRequest: an argument of the wrong type (`InvalidArgumentType`, also a TypeError) or value
+                (`InvalidArgumentValue`, also a ValueError), refused before sending, or one the API refused (HTTP
+                400/404/422; `detail` names the fields).
             InvalidApiKey: no key, or the API refused it (HTTP 401/403).
             RateLimitError: HTTP 429 after the retries; `retry_after` says how long the API asked to wait.
             TimeoutError: no complete answer within the timeout, retries included.
             ConnectionError: the API could not be reached, or a gateway failed, after the retries.
             InvalidContent: an answer that is not what the API promises.
             GenericApiError: any other failure status (5xx after the retries).
+            TypeError: a required argument left out or an unknown one given: Python's own error, raised by the call as
+                for any function (so type checkers catch it first), never sent.
         """
         return await self._client._call_raw(
             api_spec.IMG2IMG,
@@ -729,22 +783,24 @@ class AsyncRawResponses(AsyncRawView):
 
         Args:
             prompt: What to make, in words.
-            image_data: The image, base64-encoded. The SDK also takes bytes, a path or a binary file. Base64 text,
-                bytes, a path or a binary file.
+            image_data: The image, base64-encoded. The SDK takes base64 text, bytes, a path or a binary file.
             timeout: seconds this call may take in all, retries included. Default: the client's timeout.
 
         Returns:
             The answer as it came; `.parse()` gives what `img2text()` returns.
 
         Raises:
-            InvalidRequest: an argument of the wrong type or encoding (also a TypeError or ValueError), or one the API
-                refused (HTTP 400/404/422; `detail` names the fields).
+            InvalidRequest: an argument of the wrong type (`InvalidArgumentType`, also a TypeError) or value
+                (`InvalidArgumentValue`, also a ValueError), refused before sending, or one the API refused (HTTP
+                400/404/422; `detail` names the fields).
             InvalidApiKey: no key, or the API refused it (HTTP 401/403).
             RateLimitError: HTTP 429 after the retries; `retry_after` says how long the API asked to wait.
             TimeoutError: no complete answer within the timeout, retries included.
             ConnectionError: the API could not be reached, or a gateway failed, after the retries.
             InvalidContent: an answer that is not what the API promises.
             GenericApiError: any other failure status (5xx after the retries).
+            TypeError: a required argument left out or an unknown one given: Python's own error, raised by the call as
+                for any function (so type checkers catch it first), never sent.
         """
         return await self._client._call_raw(
             api_spec.IMG2TEXT,
@@ -775,14 +831,17 @@ class AsyncRawResponses(AsyncRawView):
             The answer as it came; `.parse()` gives what `llm()` returns.
 
         Raises:
-            InvalidRequest: an argument of the wrong type or encoding (also a TypeError or ValueError), or one the API
-                refused (HTTP 400/404/422; `detail` names the fields).
+            InvalidRequest: an argument of the wrong type (`InvalidArgumentType`, also a TypeError) or value
+                (`InvalidArgumentValue`, also a ValueError), refused before sending, or one the API refused (HTTP
+                400/404/422; `detail` names the fields).
             InvalidApiKey: no key, or the API refused it (HTTP 401/403).
             RateLimitError: HTTP 429 after the retries; `retry_after` says how long the API asked to wait.
             TimeoutError: no complete answer within the timeout, retries included.
             ConnectionError: the API could not be reached, or a gateway failed, after the retries.
             InvalidContent: an answer that is not what the API promises.
             GenericApiError: any other failure status (5xx after the retries).
+            TypeError: a required argument left out or an unknown one given: Python's own error, raised by the call as
+                for any function (so type checkers catch it first), never sent.
         """
         return await self._client._call_raw(
             api_spec.LLM,
@@ -803,22 +862,24 @@ class AsyncRawResponses(AsyncRawView):
         """Upscale an image to twice its width and height.
 
         Args:
-            image_data: The image, base64-encoded. The SDK also takes bytes, a path or a binary file. Base64 text,
-                bytes, a path or a binary file.
+            image_data: The image, base64-encoded. The SDK takes base64 text, bytes, a path or a binary file.
             timeout: seconds this call may take in all, retries included. Default: the client's timeout.
 
         Returns:
             The answer as it came; `.parse()` gives what `upscale()` returns.
 
         Raises:
-            InvalidRequest: an argument of the wrong type or encoding (also a TypeError or ValueError), or one the API
-                refused (HTTP 400/404/422; `detail` names the fields).
+            InvalidRequest: an argument of the wrong type (`InvalidArgumentType`, also a TypeError) or value
+                (`InvalidArgumentValue`, also a ValueError), refused before sending, or one the API refused (HTTP
+                400/404/422; `detail` names the fields).
             InvalidApiKey: no key, or the API refused it (HTTP 401/403).
             RateLimitError: HTTP 429 after the retries; `retry_after` says how long the API asked to wait.
             TimeoutError: no complete answer within the timeout, retries included.
             ConnectionError: the API could not be reached, or a gateway failed, after the retries.
             InvalidContent: an answer that is not what the API promises.
             GenericApiError: any other failure status (5xx after the retries).
+            TypeError: a required argument left out or an unknown one given: Python's own error, raised by the call as
+                for any function (so type checkers catch it first), never sent.
         """
         return await self._client._call_raw(
             api_spec.UPSCALE,
@@ -837,22 +898,24 @@ class AsyncRawResponses(AsyncRawView):
         """Remove the background of an image.
 
         Args:
-            image_data: The image, base64-encoded. The SDK also takes bytes, a path or a binary file. Base64 text,
-                bytes, a path or a binary file.
+            image_data: The image, base64-encoded. The SDK takes base64 text, bytes, a path or a binary file.
             timeout: seconds this call may take in all, retries included. Default: the client's timeout.
 
         Returns:
             The answer as it came; `.parse()` gives what `removebg()` returns.
 
         Raises:
-            InvalidRequest: an argument of the wrong type or encoding (also a TypeError or ValueError), or one the API
-                refused (HTTP 400/404/422; `detail` names the fields).
+            InvalidRequest: an argument of the wrong type (`InvalidArgumentType`, also a TypeError) or value
+                (`InvalidArgumentValue`, also a ValueError), refused before sending, or one the API refused (HTTP
+                400/404/422; `detail` names the fields).
             InvalidApiKey: no key, or the API refused it (HTTP 401/403).
             RateLimitError: HTTP 429 after the retries; `retry_after` says how long the API asked to wait.
             TimeoutError: no complete answer within the timeout, retries included.
             ConnectionError: the API could not be reached, or a gateway failed, after the retries.
             InvalidContent: an answer that is not what the API promises.
             GenericApiError: any other failure status (5xx after the retries).
+            TypeError: a required argument left out or an unknown one given: Python's own error, raised by the call as
+                for any function (so type checkers catch it first), never sent.
         """
         return await self._client._call_raw(
             api_spec.REMOVEBG,
@@ -880,14 +943,17 @@ class AsyncRawResponses(AsyncRawView):
             The answer as it came; `.parse()` gives what `text2voice()` returns.
 
         Raises:
-            InvalidRequest: an argument of the wrong type or encoding (also a TypeError or ValueError), or one the API
-                refused (HTTP 400/404/422; `detail` names the fields).
+            InvalidRequest: an argument of the wrong type (`InvalidArgumentType`, also a TypeError) or value
+                (`InvalidArgumentValue`, also a ValueError), refused before sending, or one the API refused (HTTP
+                400/404/422; `detail` names the fields).
             InvalidApiKey: no key, or the API refused it (HTTP 401/403).
             RateLimitError: HTTP 429 after the retries; `retry_after` says how long the API asked to wait.
             TimeoutError: no complete answer within the timeout, retries included.
             ConnectionError: the API could not be reached, or a gateway failed, after the retries.
             InvalidContent: an answer that is not what the API promises.
             GenericApiError: any other failure status (5xx after the retries).
+            TypeError: a required argument left out or an unknown one given: Python's own error, raised by the call as
+                for any function (so type checkers catch it first), never sent.
         """
         return await self._client._call_raw(
             api_spec.TEXT2VOICE,
@@ -907,22 +973,24 @@ class AsyncRawResponses(AsyncRawView):
         """Transcribe speech audio to text.
 
         Args:
-            audio: The audio, base64-encoded. The SDK also takes bytes, a path or a binary file. Base64 text, bytes, a
-                path or a binary file.
+            audio: The audio, base64-encoded. The SDK takes base64 text, bytes, a path or a binary file.
             timeout: seconds this call may take in all, retries included. Default: the client's timeout.
 
         Returns:
             The answer as it came; `.parse()` gives what `voice2text()` returns.
 
         Raises:
-            InvalidRequest: an argument of the wrong type or encoding (also a TypeError or ValueError), or one the API
-                refused (HTTP 400/404/422; `detail` names the fields).
+            InvalidRequest: an argument of the wrong type (`InvalidArgumentType`, also a TypeError) or value
+                (`InvalidArgumentValue`, also a ValueError), refused before sending, or one the API refused (HTTP
+                400/404/422; `detail` names the fields).
             InvalidApiKey: no key, or the API refused it (HTTP 401/403).
             RateLimitError: HTTP 429 after the retries; `retry_after` says how long the API asked to wait.
             TimeoutError: no complete answer within the timeout, retries included.
             ConnectionError: the API could not be reached, or a gateway failed, after the retries.
             InvalidContent: an answer that is not what the API promises.
             GenericApiError: any other failure status (5xx after the retries).
+            TypeError: a required argument left out or an unknown one given: Python's own error, raised by the call as
+                for any function (so type checkers catch it first), never sent.
         """
         return await self._client._call_raw(
             api_spec.VOICE2TEXT,
@@ -948,14 +1016,17 @@ class AsyncRawResponses(AsyncRawView):
             The answer as it came; `.parse()` gives what `text2write()` returns.
 
         Raises:
-            InvalidRequest: an argument of the wrong type or encoding (also a TypeError or ValueError), or one the API
-                refused (HTTP 400/404/422; `detail` names the fields).
+            InvalidRequest: an argument of the wrong type (`InvalidArgumentType`, also a TypeError) or value
+                (`InvalidArgumentValue`, also a ValueError), refused before sending, or one the API refused (HTTP
+                400/404/422; `detail` names the fields).
             InvalidApiKey: no key, or the API refused it (HTTP 401/403).
             RateLimitError: HTTP 429 after the retries; `retry_after` says how long the API asked to wait.
             TimeoutError: no complete answer within the timeout, retries included.
             ConnectionError: the API could not be reached, or a gateway failed, after the retries.
             InvalidContent: an answer that is not what the API promises.
             GenericApiError: any other failure status (5xx after the retries).
+            TypeError: a required argument left out or an unknown one given: Python's own error, raised by the call as
+                for any function (so type checkers catch it first), never sent.
         """
         return await self._client._call_raw(
             api_spec.TEXT2WRITE,
@@ -981,14 +1052,17 @@ class AsyncRawResponses(AsyncRawView):
             The answer as it came; `.parse()` gives what `code2image()` returns.
 
         Raises:
-            InvalidRequest: an argument of the wrong type or encoding (also a TypeError or ValueError), or one the API
-                refused (HTTP 400/404/422; `detail` names the fields).
+            InvalidRequest: an argument of the wrong type (`InvalidArgumentType`, also a TypeError) or value
+                (`InvalidArgumentValue`, also a ValueError), refused before sending, or one the API refused (HTTP
+                400/404/422; `detail` names the fields).
             InvalidApiKey: no key, or the API refused it (HTTP 401/403).
             RateLimitError: HTTP 429 after the retries; `retry_after` says how long the API asked to wait.
             TimeoutError: no complete answer within the timeout, retries included.
             ConnectionError: the API could not be reached, or a gateway failed, after the retries.
             InvalidContent: an answer that is not what the API promises.
             GenericApiError: any other failure status (5xx after the retries).
+            TypeError: a required argument left out or an unknown one given: Python's own error, raised by the call as
+                for any function (so type checkers catch it first), never sent.
         """
         return await self._client._call_raw(
             api_spec.CODE2IMAGE,

@@ -178,6 +178,10 @@ async def _run(args: argparse.Namespace, jobs: list[Job], outcome: Outcome) -> N
                     uncancel()
 
 
+def _counted(count: int, thing: str) -> str:
+    return f"{count} {thing}" if count == 1 else f"{count} {thing}s"
+
+
 def _report(outcome: Outcome, folder: Path, as_json: bool) -> None:
     if as_json:
         failures = [
@@ -195,15 +199,15 @@ def _report(outcome: Outcome, folder: Path, as_json: bool) -> None:
     print(f"{outcome.total} prompts: {done} ({outcome.seconds:.1f} s); images in {folder}")
     for failure in sorted(outcome.failures, key=lambda f: f.job.line):
         print(f"  line {failure.job.line}: {error_name(failure.error)}: {failure.error}")
-    left = outcome.total - outcome.skipped - outcome.generated
+    left = outcome.total - outcome.skipped - outcome.generated  # the failed prompts and those never tried
     if outcome.stopped_by is not None:
         calls = outcome.generated + len(outcome.failures)
         print(
-            f"stopped after {calls} calls: every prompt would fail with {error_name(outcome.stopped_by)};"
-            f" fix that and run the same command again for the other {left - len(outcome.failures)}"
+            f"stopped after {_counted(calls, 'call')}: every prompt would fail with {error_name(outcome.stopped_by)};"
+            f" fix that and run the same command again to make the {_counted(left, 'prompt')} without an image"
         )
     if outcome.interrupted:
-        print(f"interrupted: {left} prompts without an image; run the same command again to finish them")
+        print(f"interrupted: {_counted(left, 'prompt')} without an image; run the same command again to finish them")
 
 
 def _dry_run(jobs: list[Job], todo: list[Job], args: argparse.Namespace) -> int:

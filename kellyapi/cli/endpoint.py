@@ -28,7 +28,7 @@ def _help(param: Param) -> str:
     if param.kind == "media":
         return f"An {param.media} file; - reads it from standard input."
     if _reads_input(param):
-        return f"{param.description} - reads it from standard input, @FILE from a file."
+        return f"{param.description} - reads it from standard input, @FILE from a file (less its final newline)."
     return f"{param.description} (default: {_shown_default(param.default)})"
 
 

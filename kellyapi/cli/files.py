@@ -26,7 +26,11 @@ def read_media(source: str) -> bytes:
 
 
 def read_text(source: str) -> str:
-    """The text of a text argument: itself, `-` for standard input, `@path` for a file's text (`@@` for a literal @)."""
+    """The text of a text argument: itself, `-` for standard input, `@path` for a file's text (`@@` for a literal @).
+
+    Read text loses its final line ending, as the shell's `$(cat FILE)` would drop it: `echo hi > q.txt`
+    asks `hi`, not `hi` and a newline.
+    """
     if source == STDIO:
         data, where = sys.stdin.buffer.read(), "standard input"
     elif source.startswith("@@"):
@@ -39,9 +43,10 @@ def read_text(source: str) -> str:
     else:
         return source
     try:
-        return data.decode("utf-8")
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise CommandError(f"{where} is not UTF-8 text") from None
+    return text.removesuffix("\n").removesuffix("\r")
 
 
 _SUFFIXES = {"image/png": ".png", "audio/wav": ".wav"}  # not every system's mimetypes knows audio/wav

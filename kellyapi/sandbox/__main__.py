@@ -7,8 +7,8 @@ import signal
 import sys
 import threading
 
-from kellyapi._core.config import API_KEY_ENV, BASE_URL_ENV
-from kellyapi.sandbox.faults import KINDS, RANDOM_KINDS
+from kellyapi._core.config import API_KEY_ENV, BASE_URL_ENV, DEFAULT_TIMEOUT
+from kellyapi.sandbox.faults import DRIP_INTERVAL, KINDS, RANDOM_KINDS
 from kellyapi.sandbox.models import parse_models
 from kellyapi.sandbox.server import DEFAULT_PORT, Sandbox
 from kellyapi.sandbox.throttle import parse_latency, parse_rate
@@ -22,8 +22,30 @@ def _kinds(text: str) -> tuple[str, ...]:
     return chosen
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Parse the command line and serve until SIGINT or SIGTERM."""
+# The kinds that keep a call waiting until the client's timeout, which is a minute by default.
+_SLOW_KINDS = {
+    "hang": "answers nothing",
+    "drip": f"sends one byte every {DRIP_INTERVAL:g} s",
+}
+
+
+def slow_fault_note(args: argparse.Namespace) -> str | None:
+    """A line for when the planned or random faults include one that lasts until the client gives up."""
+    kinds = [rule.partition("=")[2].partition("*")[0] for rule in args.fault]
+    if args.fault_rate > 0:
+        kinds += args.fault_kinds
+    slow = [kind for kind in _SLOW_KINDS if kind in kinds]
+    if not slow:
+        return None
+    what = " and ".join(f"{kind} {_SLOW_KINDS[kind]}" for kind in slow)
+    return (
+        f"Note: {what}, so a call it meets lasts until the client's timeout ({DEFAULT_TIMEOUT:g} s by default):"
+        " give the client a shorter one, e.g. `kellyapi ... --timeout 5` or `KellyAPI(timeout=5)`."
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of `python -m kellyapi.sandbox`."""
     parser = argparse.ArgumentParser(
         prog="python -m kellyapi.sandbox",
         description="A local Kelly API.",
@@ -71,6 +93,12 @@ def main(argv: list[str] | None = None) -> int:
         metavar="[ROUTE=]S",
         help="seconds each accepted call takes, for every route or one; repeatable",
     )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the command line and serve until SIGINT or SIGTERM."""
+    parser = build_parser()
     args = parser.parse_args(argv)
     try:
         models = parse_models(args.models)
@@ -105,6 +133,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Kelly API sandbox on {sandbox.url} accepting {key}; Ctrl-C stops it. To use it:", flush=True)
         print(f"  export {BASE_URL_ENV}={sandbox.url}", flush=True)
         print(f"  export {API_KEY_ENV}={sandbox.api_key}", flush=True)
+        note = slow_fault_note(args)
+        if note:
+            print(note, flush=True)
         try:
             while not stop.wait(0.5):
                 pass

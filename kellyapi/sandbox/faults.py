@@ -24,6 +24,7 @@ from kellyapi._core.endpoint import Endpoint
 
 ANY_ROUTE = "*"
 DELIVERIES = ("answer", "reset", "reset-mid-body", "short-body", "hang", "drip")
+NO_STATUS_LINE = frozenset({"reset", "hang"})  # deliveries that never send a status line
 HUGE_IMAGE_BYTES = 30 * 1024 * 1024
 DRIP_INTERVAL = 0.1  # seconds between the bytes of a dripped answer
 
@@ -48,6 +49,11 @@ class Fault:
     delivery: str = attrs.field(default="answer", validator=attrs.validators.in_(DELIVERIES))
     drip_interval: float = DRIP_INTERVAL
     kind: str = "custom"
+
+    @property
+    def status_sent(self) -> int | None:
+        """The status the client receives: None when the delivery never sends a status line (reset, hang)."""
+        return None if self.delivery in NO_STATUS_LINE else self.status
 
     def response_headers(self) -> dict[str, str]:
         """The headers to send, with a `Retry-After` HTTP date computed now if the fault has one."""
@@ -122,6 +128,28 @@ KINDS: Mapping[str, Fault] = {
 }
 """Every named fault, by the name `add()`, `--fault` and the random mode use; invalid-base64 and huge
 change only the answers of routes whose result is base64 (images, speech)."""
+
+DESCRIPTIONS: Mapping[str, str] = {
+    "429": "429 with `Retry-After: 1`",
+    "429-date": "429 with a `Retry-After` HTTP date 1-2 s ahead",
+    "429-shed": "429 without `Retry-After`, as a server shedding load answers",
+    "429-now": "429 with `Retry-After: 0`",
+    "500": "500 with a JSON `detail`",
+    "500-plain": "500 with a plain-text body",
+    "503": "503 with a JSON `detail`",
+    "503-plain": "503 with a plain-text body",
+    "502-html": "a proxy's HTML 502 page",
+    "reset": "the connection reset before the status line (recorded with status None)",
+    "reset-mid-body": "the status, the headers and half the body, then a reset",
+    "short-body": "a `Content-Length` 1 KiB longer than the body, then the connection closed",
+    "hang": "nothing (recorded with status None) until the client gives up: at its timeout, a minute by default",
+    "drip": f"the real answer, one byte every {DRIP_INTERVAL:g} s, until done or the client's timeout",
+    "invalid-json": "a 200 whose body is cut-off JSON",
+    "missing-field": "a 200 whose JSON lacks the result field",
+    "invalid-base64": "a 200 whose image or audio field is not base64",
+    "huge": f"a 200 carrying a {HUGE_IMAGE_BYTES // 2**20} MiB image",
+}
+"""What the client gets from each kind of KINDS (the docs' table of fault kinds is made from it)."""
 
 RANDOM_KINDS = tuple(kind for kind in KINDS if kind != "huge")
 """What the random mode draws from by default: every kind but the 30 MiB payload."""

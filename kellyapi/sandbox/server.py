@@ -30,13 +30,14 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 @attrs.frozen
 class ReceivedRequest:
-    """A request the sandbox answered: its route (the spec's path), parsed JSON body and status."""
+    """A request the sandbox received: its route (the spec's path), parsed JSON body, and the status it
+    answered, None when it sent none (a `reset` or `hang` fault)."""
 
     method: str
     route: str
     path: str
     body: Any
-    status: int
+    status: int | None
     query: str = ""  # the query string, without the `?`
 
 
@@ -73,7 +74,7 @@ class SandboxState:
         self.models.reset()
         self.throttle = self._made_with
 
-    def record(self, request: web.Request, route: Endpoint[Any], body: Any, status: int) -> None:
+    def record(self, request: web.Request, route: Endpoint[Any], body: Any, status: int | None) -> None:
         peer = request.transport.get_extra_info("peername") if request.transport else None
         with self._lock:
             self.peers.add(peer)
@@ -119,7 +120,7 @@ def _handler(route: Endpoint[Any], state: SandboxState) -> Handler:
             await asyncio.sleep(delay)
         fault = state.faults.take(route.path)
         if fault is not None and fault.body is not None:
-            state.record(request, route, body, fault.status)
+            state.record(request, route, body, fault.status_sent)
             return await deliver(request, fault, fault.body, state.stopping)
         problems = validate(route, request.match_info, body, state.models)
         if problems:
@@ -129,7 +130,7 @@ def _handler(route: Endpoint[Any], state: SandboxState) -> Handler:
         if fault is None:
             state.record(request, route, body, 200)
             return _json(200, answer)
-        state.record(request, route, body, fault.status)
+        state.record(request, route, body, fault.status_sent)
         if fault.rewrite is not None:
             answer = fault.rewrite(route, answer)
         return await deliver(request, fault, json.dumps(answer).encode(), state.stopping)
@@ -137,10 +138,21 @@ def _handler(route: Endpoint[Any], state: SandboxState) -> Handler:
     return handle
 
 
+@web.middleware
+async def _fastapi_style_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A route or method the API lacks is answered as FastAPI (the API's framework) answers it:
+    `{"detail": "Not Found"}` with 404, `{"detail": "Method Not Allowed"}` with 405."""
+    try:
+        return await handler(request)
+    except (web.HTTPNotFound, web.HTTPMethodNotAllowed) as refused:
+        headers = {"Allow": refused.headers["Allow"]} if "Allow" in refused.headers else None
+        return _json(refused.status, {"detail": refused.reason}, headers)
+
+
 def create_app(state: SandboxState | None = None) -> web.Application:
     """The sandbox as an aiohttp.web application (for `aiohttp.web.run_app` or an AppRunner)."""
     state = state or SandboxState()
-    app = web.Application(client_max_size=MAX_REQUEST_BYTES)
+    app = web.Application(client_max_size=MAX_REQUEST_BYTES, middlewares=[_fastapi_style_errors])
 
     async def release_hung_answers(app: web.Application) -> None:
         state.stopping.set()
@@ -168,15 +180,25 @@ class Sandbox:
         rate_limit: float | None = None,
         latency: float | Mapping[str, float] = 0.0,
     ) -> None:
-        """A sandbox accepting `api_key` (default: any key), with faults planned from rules like `"*=503*2"`.
+        """A sandbox, not yet serving: `start()` it, or use it in a `with` block.
 
-        `fault_rate` gives a random fault, drawn from `fault_kinds` by a generator seeded with
-        `fault_seed`, to that share of all calls; ValueError for an unknown rule or kind.
-        `models` adds model names to accept besides the spec's, e.g. `{"chat": ["gpt-9"], "image": ["Flux"]}`;
-        the kinds are image, chat and voice.
-        `rate_limit` (calls a second, all callers together) answers the calls beyond it `429` with
-        `Retry-After`, as a token bucket with bursts of one second's worth; `latency` is the seconds each
-        accepted call takes, or {route: seconds} with `*` for the others.
+        Args:
+            api_key: the only key it accepts; default: any non-empty key.
+            host: the address to listen on.
+            port: the port to listen on; 0 picks a free one (see `url` once started).
+            faults: faults to plan, as rules like `"image/generate=503*2"` or `"*=hang"` (ROUTE=KIND[*TIMES]).
+            fault_rate: the share (0..1) of all calls that get a random fault, drawn from `fault_kinds` by a
+                generator seeded with `fault_seed`.
+            fault_seed: the seed of the random faults.
+            fault_kinds: what the random faults are drawn from; default: every kind but `huge`.
+            models: model names to accept besides the spec's, e.g. `{"chat": ["gpt-9"], "image": ["Flux"]}`;
+                the kinds are image, chat and voice.
+            rate_limit: calls a second it accepts, all callers together, as a token bucket with bursts of one
+                second's worth; the calls beyond it are answered `429` with `Retry-After`. None: no limit.
+            latency: the seconds each accepted call takes, or `{route: seconds}` with `*` for the others.
+
+        Raises:
+            ValueError: an unknown fault rule or kind, or a bad rate or latency.
         """
         self.state = SandboxState(api_key, models, Throttle(rate_limit, latency))
         for rule in faults:

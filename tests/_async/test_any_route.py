@@ -40,6 +40,11 @@ async def test_it_retries_and_raises_the_typed_errors_of_the_methods(
     with pytest.raises(errors.InvalidRequest) as caught:
         await kelly_async_client.request("POST", "image/nano-banana", json={})
     assert caught.value.status_code == 404
+    assert str(caught.value) == "POST image/nano-banana failed with HTTP 404: Not Found"
+    with pytest.raises(errors.InvalidRequest) as caught:
+        await kelly_async_client.request("DELETE", "sd/models")
+    assert str(caught.value) == "DELETE sd/models failed with HTTP 405: Method Not Allowed"
+    assert caught.value.detail == "Method Not Allowed"
 
     with pytest.raises(errors.TimeoutError):
         kelly_sandbox.fail("sd/models", "hang", times=1)

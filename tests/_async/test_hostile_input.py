@@ -119,3 +119,20 @@ async def test_any_arguments_give_a_typed_error_or_a_request_the_spec_accepts(me
         body = None if sent is None else json.loads(sent)
         problems = validate(endpoint, path_values(endpoint.path, request.route), body, ModelLists())
         assert wire_problems(problems) == []
+
+
+async def test_a_missing_or_unknown_argument_is_python_s_own_type_error_and_nothing_is_sent() -> None:
+    # As the docs say: Python's TypeError at the call, as for any function (and for type checkers), not an
+    # InvalidRequest, which is for arguments given with a wrong type or value.
+    async with KellyAPI("property-key", "https://api.test/") as api:
+        transport = recording_requests(api, ANSWER)
+        with pytest.raises(TypeError, match="image_data") as missing:
+            await api.img2text("What is in this picture?")  # type: ignore[call-arg]
+        with pytest.raises(TypeError, match="modle") as unknown:
+            await api.llm("hi", modle="chatgpt")  # type: ignore[call-arg]
+        with pytest.raises(errors.InvalidArgumentType) as wrong_type:
+            await api.img2text("What is in this picture?", None)  # type: ignore[arg-type]
+    assert not isinstance(missing.value, errors.BaseError)
+    assert not isinstance(unknown.value, errors.BaseError)
+    assert isinstance(wrong_type.value, TypeError) and isinstance(wrong_type.value, errors.InvalidRequest)
+    assert transport.sent == []

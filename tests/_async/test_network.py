@@ -1,5 +1,6 @@
-"""Proxies (a real tinyproxy: plain HTTP, HTTPS through CONNECT, credentials, the environment, NO_PROXY) and
-TLS verification (`verify=` as a CA file, an SSLContext with a client certificate, or False)."""
+"""Proxies (real forward proxies, proxy.py and tinyproxy: plain HTTP, HTTPS through CONNECT, credentials, the
+environment, NO_PROXY) and TLS verification (`verify=` as a CA file, an SSLContext with a client certificate,
+or False)."""
 
 from __future__ import annotations
 
@@ -10,33 +11,37 @@ import pytest
 
 from kellyapi import KellyAPI, errors
 from kellyapi.testing import KellySandbox
-from tests.conftest import Certificates, Tinyproxy
+from tests.conftest import Certificates, ForwardProxy
 from tests.hostile_server import API_KEY, hostile, serve_forever
 
 pytestmark = pytest.mark.usefixtures("no_proxy_environment")
 
 
-async def test_plain_http_goes_through_the_proxy_given(kelly_sandbox: KellySandbox, tinyproxy: Tinyproxy) -> None:
-    async with KellyAPI(kelly_sandbox.api_key, kelly_sandbox.url, proxy=tinyproxy.url) as api:
+async def test_plain_http_goes_through_the_proxy_given(
+    kelly_sandbox: KellySandbox, forward_proxy: ForwardProxy
+) -> None:
+    async with KellyAPI(kelly_sandbox.api_key, kelly_sandbox.url, proxy=forward_proxy.url) as api:
         assert "'through the proxy'" in await api.llm("through the proxy")
-    assert "/chat/chatgpt" in tinyproxy.forwarded()
+    assert forward_proxy.forwarded("/chat/chatgpt")
 
 
-async def test_https_goes_through_the_proxy_with_connect(tinyproxy: Tinyproxy, certificates: Certificates) -> None:
+async def test_https_goes_through_the_proxy_with_connect(
+    forward_proxy: ForwardProxy, certificates: Certificates
+) -> None:
     with hostile(serve_forever, tls=certificates.server_context) as server:
-        async with KellyAPI(API_KEY, server.url, proxy=tinyproxy.url, verify=certificates.ca_file) as api:
+        async with KellyAPI(API_KEY, server.url, proxy=forward_proxy.url, verify=certificates.ca_file) as api:
             assert await api.llm("tunnelled") == "tunnelled"
-    assert f"CONNECT localhost:{server.port}" in tinyproxy.forwarded()
+    assert forward_proxy.forwarded(f"CONNECT localhost:{server.port}")
 
 
 async def test_proxy_credentials_work_and_are_never_shown(
     kelly_sandbox: KellySandbox,
-    tinyproxy_with_login: Tinyproxy,
+    forward_proxy_with_login: ForwardProxy,
     certificates: Certificates,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    proxy = tinyproxy_with_login
+    proxy = forward_proxy_with_login
     async with KellyAPI(kelly_sandbox.api_key, kelly_sandbox.url, proxy=proxy.url_with_credentials) as api:
         assert "'let me in'" in await api.llm("let me in")
         shown = repr(api)
@@ -53,24 +58,24 @@ async def test_proxy_credentials_work_and_are_never_shown(
 
 @pytest.mark.parametrize("variable", ["HTTP_PROXY", "http_proxy", "ALL_PROXY"])
 async def test_the_proxy_comes_from_the_environment(
-    kelly_sandbox: KellySandbox, tinyproxy: Tinyproxy, monkeypatch: pytest.MonkeyPatch, variable: str
+    kelly_sandbox: KellySandbox, forward_proxy: ForwardProxy, monkeypatch: pytest.MonkeyPatch, variable: str
 ) -> None:
-    monkeypatch.setenv(variable, tinyproxy.url)
+    monkeypatch.setenv(variable, forward_proxy.url)
     for name in ("no_proxy", "NO_PROXY"):  # kelly_sandbox lists loopback there: this test means to go through
         monkeypatch.delenv(name, raising=False)
     async with KellyAPI(kelly_sandbox.api_key, kelly_sandbox.url) as api:
         assert "'from the environment'" in await api.llm("from the environment")
-    assert "/chat/chatgpt" in tinyproxy.forwarded()
+    assert forward_proxy.forwarded("/chat/chatgpt")
 
 
 async def test_https_proxy_from_the_environment(
-    tinyproxy: Tinyproxy, certificates: Certificates, monkeypatch: pytest.MonkeyPatch
+    forward_proxy: ForwardProxy, certificates: Certificates, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("HTTPS_PROXY", tinyproxy.url)
+    monkeypatch.setenv("HTTPS_PROXY", forward_proxy.url)
     with hostile(serve_forever, tls=certificates.server_context) as server:
         async with KellyAPI(API_KEY, server.url, verify=certificates.ca_file) as api:
             assert await api.llm("via HTTPS_PROXY") == "via HTTPS_PROXY"
-    assert f"CONNECT localhost:{server.port}" in tinyproxy.forwarded()
+    assert forward_proxy.forwarded(f"CONNECT localhost:{server.port}")
 
 
 @pytest.mark.parametrize("bypass", ["NO_PROXY", "trust_env"])
@@ -85,13 +90,13 @@ async def test_no_proxy_and_trust_env_false_go_direct(
 
 
 async def test_an_explicit_proxy_wins_over_the_environment(
-    kelly_sandbox: KellySandbox, tinyproxy: Tinyproxy, closed_port: int, monkeypatch: pytest.MonkeyPatch
+    kelly_sandbox: KellySandbox, forward_proxy: ForwardProxy, closed_port: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{closed_port}")
     monkeypatch.setenv("NO_PROXY", "*")
-    async with KellyAPI(kelly_sandbox.api_key, kelly_sandbox.url, proxy=tinyproxy.url) as api:
+    async with KellyAPI(kelly_sandbox.api_key, kelly_sandbox.url, proxy=forward_proxy.url) as api:
         assert "'explicitly'" in await api.llm("explicitly")
-    assert "/chat/chatgpt" in tinyproxy.forwarded()
+    assert forward_proxy.forwarded("/chat/chatgpt")
 
 
 @pytest.mark.parametrize("how", ["path", "context"])

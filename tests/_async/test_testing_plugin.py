@@ -50,6 +50,25 @@ async def test_a_named_fault_kind_on_a_concrete_chat_path(
     assert {received.route for received in kelly_sandbox.requests} == {"chat/{model}"}
 
 
+async def test_faults_that_send_no_status_line_are_recorded_without_one(
+    kelly_async_client: KellyAPI, kelly_sandbox: KellySandbox
+) -> None:
+    kelly_sandbox.fail("generate", "reset")
+    kelly_sandbox.fail("generate", "reset-mid-body")  # the status line and half the body, then the reset
+    kelly_sandbox.fail("sd_models", "hang")
+
+    assert await kelly_async_client.generate("after two resets", width=64, height=64)
+    with pytest.raises(errors.TimeoutError):
+        await kelly_async_client.sd_models(timeout=0.5)
+
+    assert [(received.route, received.status) for received in kelly_sandbox.requests] == [
+        ("image/generate", None),
+        ("image/generate", 200),
+        ("image/generate", 200),
+        ("sd/models", None),
+    ]
+
+
 async def test_code_that_builds_its_own_client_reaches_the_sandbox(kelly_sandbox: KellySandbox) -> None:
     async with KellyAPI() as api:
         assert await api.voice_models()

@@ -9,7 +9,7 @@ import trustme
 
 from kellyapi import KellyAPI, errors
 from kellyapi.testing import KellySandbox
-from tests.conftest import Certificates, Tinyproxy
+from tests.conftest import Certificates, ForwardProxy
 from tests.hostile_server import API_KEY, hostile, serve_forever
 
 
@@ -66,14 +66,15 @@ async def test_unknown_options_and_session_are_refused_before_any_request(kelly_
 
 
 @pytest.mark.usefixtures("no_proxy_environment")
-async def test_a_copy_with_another_proxy_goes_through_it(tinyproxy: Tinyproxy) -> None:
+async def test_a_copy_with_another_proxy_goes_through_it(forward_proxy: ForwardProxy) -> None:
     with hostile(serve_forever) as server:
         async with KellyAPI(API_KEY, server.url) as api:
             assert await api.llm("direct") == "direct"
-            proxied = api.with_options(proxy=tinyproxy.url)
+            proxied = api.with_options(proxy=forward_proxy.url)
             assert await proxied.llm("through the proxy") == "through the proxy"
             assert await api.llm("direct again") == "direct again"
-    assert tinyproxy.forwarded().count("/chat/chatgpt") == 1  # the copy's call only
+    assert forward_proxy.forwarded("/chat/chatgpt")
+    assert forward_proxy.log.read_text(errors="replace").count("/chat/chatgpt") == 1  # the copy's call only
 
 
 async def test_a_copy_with_another_verify_checks_certificates_its_own_way(

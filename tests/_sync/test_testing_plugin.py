@@ -51,6 +51,25 @@ def test_a_named_fault_kind_on_a_concrete_chat_path(
     assert {received.route for received in kelly_sandbox.requests} == {"chat/{model}"}
 
 
+def test_faults_that_send_no_status_line_are_recorded_without_one(
+    kelly_client: SyncKellyAPI, kelly_sandbox: KellySandbox
+) -> None:
+    kelly_sandbox.fail("generate", "reset")
+    kelly_sandbox.fail("generate", "reset-mid-body")  # the status line and half the body, then the reset
+    kelly_sandbox.fail("sd_models", "hang")
+
+    assert kelly_client.generate("after two resets", width=64, height=64)
+    with pytest.raises(errors.TimeoutError):
+        kelly_client.sd_models(timeout=0.5)
+
+    assert [(received.route, received.status) for received in kelly_sandbox.requests] == [
+        ("image/generate", None),
+        ("image/generate", 200),
+        ("image/generate", 200),
+        ("sd/models", None),
+    ]
+
+
 def test_code_that_builds_its_own_client_reaches_the_sandbox(kelly_sandbox: KellySandbox) -> None:
     with SyncKellyAPI() as api:
         assert api.voice_models()

@@ -10,7 +10,7 @@ import trustme
 
 from kellyapi import SyncKellyAPI, errors
 from kellyapi.testing import KellySandbox
-from tests.conftest import Certificates, Tinyproxy
+from tests.conftest import Certificates, ForwardProxy
 from tests.hostile_server import API_KEY, hostile, serve_forever
 
 
@@ -67,14 +67,15 @@ def test_unknown_options_and_session_are_refused_before_any_request(kelly_sandbo
 
 
 @pytest.mark.usefixtures("no_proxy_environment")
-def test_a_copy_with_another_proxy_goes_through_it(tinyproxy: Tinyproxy) -> None:
+def test_a_copy_with_another_proxy_goes_through_it(forward_proxy: ForwardProxy) -> None:
     with hostile(serve_forever) as server:
         with SyncKellyAPI(API_KEY, server.url) as api:
             assert api.llm("direct") == "direct"
-            proxied = api.with_options(proxy=tinyproxy.url)
+            proxied = api.with_options(proxy=forward_proxy.url)
             assert proxied.llm("through the proxy") == "through the proxy"
             assert api.llm("direct again") == "direct again"
-    assert tinyproxy.forwarded().count("/chat/chatgpt") == 1  # the copy's call only
+    assert forward_proxy.forwarded("/chat/chatgpt")
+    assert forward_proxy.log.read_text(errors="replace").count("/chat/chatgpt") == 1  # the copy's call only
 
 
 def test_a_copy_with_another_verify_checks_certificates_its_own_way(

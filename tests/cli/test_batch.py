@@ -182,6 +182,21 @@ def test_an_unreachable_api_stops_the_batch(
     failed = re.findall(r"^  line \d+: ConnectionError", report, re.M)
     assert 1 <= len(failed) <= 2 + 1
     assert "stopped after" in report and "every prompt would fail with ConnectionError" in report
+    assert "run the same command again to make the 20 prompts without an image" in report
+
+
+def test_a_batch_stopped_at_its_only_prompt_says_that_prompt_is_left(
+    kelly_sandbox: KellySandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    kelly_sandbox.fail("generate", status=401, detail="Invalid API key")
+    prompts_file = write_prompts(tmp_path, PROMPTS[:1])
+    code = main(["batch", str(prompts_file), "-o", str(tmp_path / "out"), "--api", kelly_sandbox.url])
+    report = capsys.readouterr().out
+    assert code == exits.INVALID_API_KEY
+    assert report.endswith(
+        "stopped after 1 call: every prompt would fail with InvalidApiKey;"
+        " fix that and run the same command again to make the 1 prompt without an image\n"
+    )
 
 
 def test_a_prompts_file_that_is_not_utf8_text_is_refused_in_one_line(

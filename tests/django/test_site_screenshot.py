@@ -21,9 +21,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from tests import needs
 from tests.django.test_site_servers import SITE, free_port
 
-CHROMIUM = "/usr/bin/chromium"
 # As root on a closed network: no sandbox, GPU or background connections (they are refused here).
 CHROMIUM_FLAGS = [
     "--headless",
@@ -40,6 +40,7 @@ CHROMIUM_FLAGS = [
 
 @pytest.mark.screenshot
 def test_runserver_on_a_fresh_machine_shows_the_generated_image(tmp_path: Path) -> None:
+    chromium = needs.debian_program("chromium")
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("KELLY_")}
     server = subprocess.Popen(
@@ -64,7 +65,7 @@ def test_runserver_on_a_fresh_machine_shows_the_generated_image(tmp_path: Path) 
         shot = tmp_path / "page.png"
         subprocess.run(
             [
-                CHROMIUM,
+                chromium,
                 *CHROMIUM_FLAGS,
                 f"--user-data-dir={tmp_path / 'profile'}",
                 "--window-size=800,900",

@@ -1,13 +1,16 @@
-"""Every code block of the README, run in order as a reader would: in a copy of the checkout, with the
-commands on the PATH, against the sandbox (or with no key at all where the README says so).
+"""Every code block of the README and of each page of the documentation site (docs/), run in order as a
+reader would: a page at a time, in a copy of the checkout, with the commands on the PATH, against the
+sandbox (or with no key at all where the page says so).
 
-Blocks are run as they are written, with three kinds of exception, each checked instead of run:
-- `pip install` steps: this environment has the package installed from the checkout already; the test
-  checks that every install line installs this package (never `kellyapi` from the registry, which
-  is the original 0.0.2.5). tests/integration/test_user_tests.py installs the built wheel in a fresh venv.
+Blocks are run as they are written, with these exceptions, each checked instead of run:
+- `pip install` steps and the virtual environment's creation and activation: this environment has the
+  package installed from the checkout already; the test checks that every install line installs this
+  package (never `kellyapi` from the registry, which is the original 0.0.2.5).
+  tests/integration/test_user_tests.py installs the built wheel in a fresh venv.
 - servers (`python -m kellyapi.sandbox`, `manage.py runserver`) are started, used and stopped;
-- the commands that run this very suite (`pytest`, `pytest ... --record`), and the marked example and
-  excerpt blocks, whose files other tests run.
+- the commands that other tests run (`pytest`, `pytest ... --record`, `mkdocs build --strict`), and the
+  marked example and excerpt blocks, whose files other tests run;
+- `text` blocks, which show what a command prints or one that needs a service of its own (a broker).
 """
 
 from __future__ import annotations
@@ -27,18 +30,28 @@ import attrs
 import pytest
 
 from kellyapi.testing import KellySandbox
-from tests.integration.test_user_tests import readme_examples
+from tests.integration.test_user_tests import GUIDE, guide_examples
 
 ROOT = Path(__file__).resolve().parents[2]
+PAGES = ["README.md", *sorted(path.relative_to(ROOT).as_posix() for path in (ROOT / "docs").rglob("*.md"))]
 FENCE = re.compile(r"(?:<!-- (example|excerpt): (\S+) -->\n)?```(\w+)\n(.*?)```", re.S)
 SERVERS = ("python -m kellyapi.sandbox", "python manage.py runserver")
-THIS_SUITE = {"pytest", "pytest tests/_async tests/_sync --record"}
-INSTALL_TARGETS = {".", "-e", "'.[dev]'", "django", "pytest", "/path/to/this/checkout"}
+# Commands that other tests run: this suite itself, and the site's build (tests/integration/test_docs.py).
+RUN_BY_OTHER_TESTS = {"pytest", "pytest tests/_async tests/_sync --record", "mkdocs build --strict"}
+INSTALL_TARGETS = {".", "-e", ".[dev]", ".[docs]", "django", "pytest", "/path/to/this/checkout"}
+# The virtual environment a reader makes first: this test runs in one that has the package already.
+VENV_STEPS = {"python3 -m venv .venv", ". .venv/bin/activate"}
+# What some pages' blocks make, checked after the last block has run.
+MADE = {
+    "README.md": ["out.png", "kelly-demo/async/generate.png"],
+    "docs/how-to/command-line.md": ["big.png", "a-lighthouse-at-dawn.png"],
+    "docs/how-to/scripts.md": ["kite.png"],
+}
 
 
 @attrs.frozen
 class Block:
-    """One fenced block of the README."""
+    """One fenced block of a page."""
 
     line: int
     language: str
@@ -48,26 +61,31 @@ class Block:
 
     @property
     def without_key(self) -> bool:
-        """The README runs these on a machine with no key: the demo and the Django site use their own sandbox."""
+        """The pages run these on a machine with no key: the demo and the Django site use their own sandbox."""
         return "kellyapi demo" in self.code or "runserver" in self.code
 
 
-def readme_blocks() -> list[Block]:
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    return [
+def page_blocks(page: str) -> list[Block]:
+    """Every fenced block of a page, in order; each fence that opens a block is found."""
+    text = (ROOT / page).read_text(encoding="utf-8")
+    blocks = [
         Block(text[: found.start()].count("\n") + 1, found.group(3), found.group(1), found.group(2), found.group(4))
         for found in FENCE.finditer(text)
     ]
+    assert len(blocks) == len(re.findall(r"^```\w+$", text, re.M)), f"{page}: a fence without a language?"
+    return blocks
 
 
 def without_installs(line: str) -> str:
-    """The line with its `pip install` steps checked and dropped."""
+    """The line with its `pip install` and virtual environment steps checked and dropped."""
     kept = []
     for step in line.split("&&"):
-        words = shlex.split(step.split("#", 1)[0])
+        words = shlex.split(step, comments=True)
         if words[:2] == ["pip", "install"]:
-            targets = {word for word in step.split("#", 1)[0].split()[2:]}
+            targets = set(words[2:])
             assert targets and targets <= INSTALL_TARGETS, f"installs something else than this checkout: {step}"
+        elif "venv" in words or ".venv/bin/activate" in words:
+            assert " ".join(words) in VENV_STEPS, f"an unexpected virtual environment step: {step}"
         else:
             kept.append(step.strip())
     return " && ".join(kept)
@@ -75,7 +93,7 @@ def without_installs(line: str) -> str:
 
 @pytest.fixture
 def checkout(tmp_path: Path) -> Path:
-    """A copy of the files git tracks (or would: new ones it does not ignore), where the README's relative
+    """A copy of the files git tracks (or would: new ones it does not ignore), where the pages' relative
     paths (examples/, .) hold."""
     command = ["git", "ls-files", "--cached", "--others", "--exclude-standard"]
     listed = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=True).stdout
@@ -149,10 +167,12 @@ def run_server_line(line: str, cwd: Path, env: dict[str, str], servers: Servers)
         assert page.status == 200 and b"<form" in page.read()
 
 
-def run_block(block: Block, cwd: Path, env: dict[str, str], servers: Servers) -> None:
-    where = f"README line {block.line}"
+def run_block(page: str, block: Block, cwd: Path, env: dict[str, str], servers: Servers) -> None:
+    where = f"{page} line {block.line}"
     if block.marker == "example":
-        assert block.target in readme_examples(), where  # run by test_user_tests in a fresh venv
+        assert page == GUIDE and block.target in guide_examples(), where  # test_user_tests runs it in a fresh venv
+        return
+    if block.language == "text":
         return
     if block.marker == "excerpt":
         assert block.code in (ROOT / str(block.target)).read_text(encoding="utf-8"), f"{where}: not in {block.target}"
@@ -170,13 +190,13 @@ def run_block(block: Block, cwd: Path, env: dict[str, str], servers: Servers) ->
         return
     assert block.language == "sh", where
     lines = [line for line in block.code.splitlines() if line.strip()]
-    if all(without_installs(line).strip() in THIS_SUITE for line in lines):
+    if all(without_installs(line.split("  #", 1)[0]).strip() in RUN_BY_OTHER_TESTS | {""} for line in lines):
         return
     if any(server in line for line in lines for server in SERVERS):
         for line in lines:
             run_server_line(line, cwd, env, servers)
         return
-    commands = "\n".join(without_installs(line) for line in lines)
+    commands = "\n".join(kept for kept in (without_installs(line) for line in lines) if kept)
     result = subprocess.run(
         ["bash", "-e", "-o", "pipefail", "-c", commands], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
     )
@@ -184,7 +204,7 @@ def run_block(block: Block, cwd: Path, env: dict[str, str], servers: Servers) ->
 
 
 def run_pytest_configuration(configuration: str, project: Path, env: dict[str, str]) -> None:
-    """The README's pytest configuration, in a project whose tests use the models it adds."""
+    """A page's pytest configuration, in a project whose tests use the models it adds."""
     project.mkdir()
     (project / "pytest.ini").write_text(configuration, encoding="utf-8")
     (project / "test_models.py").write_text(
@@ -205,24 +225,43 @@ def run_pytest_configuration(configuration: str, project: Path, env: dict[str, s
     assert result.returncode == 0 and "1 passed" in result.stdout, result.stdout + result.stderr
 
 
-def test_every_code_block_of_the_readme_runs_in_order(
-    kelly_sandbox: KellySandbox, checkout: Path, servers: Servers
+@pytest.mark.parametrize("page", PAGES)
+def test_every_code_block_runs_in_order(
+    kelly_sandbox: KellySandbox, checkout: Path, servers: Servers, page: str
 ) -> None:
-    blocks = readme_blocks()
-    assert len(blocks) >= 15
-    for block in blocks:
-        run_block(block, checkout, environment(block, kelly_sandbox), servers)  # a server stays up for the next
+    for block in page_blocks(page):
+        run_block(page, block, checkout, environment(block, kelly_sandbox), servers)  # a server stays up for the next
 
-    assert (checkout / "out.png").read_bytes().startswith(b"\x89PNG"), "the quick start's upscale"
-    assert (checkout / "big.png").read_bytes().startswith(b"\x89PNG"), "the command-line block's -o"
-    assert (checkout / "kelly-demo" / "async" / "generate.png").is_file(), "the demo's results"
+    for made in MADE.get(page, []):
+        assert (checkout / made).is_file(), f"{page}: its blocks did not make {made}"
+    if page == "README.md":
+        assert (checkout / "out.png").read_bytes().startswith(b"\x89PNG"), "the quick start's upscale"
+
+
+def test_the_pages_hold_the_blocks_and_files_checked() -> None:
+    assert sum(len(page_blocks(page)) for page in PAGES) >= 30
+    assert set(MADE) <= set(PAGES)
+    assert "README.md" in PAGES and "docs/index.md" in PAGES
 
 
 def test_every_install_line_installs_this_package_not_the_original_client() -> None:
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    installs = re.findall(r"pip install [^\n`&#]*", text)
+    installs = [
+        install
+        for page in PAGES
+        for install in re.findall(r"pip install [^\n`&#]*", (ROOT / page).read_text(encoding="utf-8"))
+    ]
     assert len(installs) >= 4
     for install in installs:
         targets = set(install.split()[2:])
         assert "kellyapi" not in targets, install
-        assert targets & {".", "'.[dev]'", "/path/to/this/checkout"}, install
+        assert targets & {".", "'.[dev]'", "'.[docs]'", "/path/to/this/checkout"}, install
+
+
+def test_the_readme_is_a_front_page_that_says_which_python_and_where_to_install_from() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert readme.count("\n") <= 250
+    floor = re.search(r'^requires-python = ">=(\d+\.\d+)"$', (ROOT / "pyproject.toml").read_text(), re.M)
+    assert floor is not None
+    top = readme[:1200]  # before the first section's details
+    assert f"Python {floor.group(1)} or newer" in top
+    assert "install it from this checkout" in top and "0.0.2.5" in top

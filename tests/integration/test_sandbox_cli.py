@@ -48,6 +48,7 @@ def test_the_sandbox_command_serves_with_one_key() -> None:
         out, _ = server.communicate(timeout=10)
     assert f"Kelly API sandbox on http://127.0.0.1:{port}/" in out
     assert f"  export KELLY_API_URL=http://127.0.0.1:{port}/\n  export KELLY_API_KEY=only-this-key\n" in out
+    assert "Note:" not in out, "no fault that lasts until the timeout was planned"
 
 
 def test_the_default_port_is_not_django_s_and_the_start_up_lines_say_how_to_use_it() -> None:
@@ -107,3 +108,28 @@ def test_the_sandbox_command_refuses_an_unknown_fault_kind() -> None:
     )
     assert run.returncode == 2
     assert "unknown fault kind 'teapot'" in run.stderr
+
+
+@pytest.mark.parametrize(
+    ("arguments", "said"),
+    [
+        (["--fault", "sd/models=503", "--fault", "*=hang"], "Note: hang answers nothing, so a call it meets lasts"),
+        (["--fault-rate", "0.1"], "Note: hang answers nothing and drip sends one byte every 0.1 s, so"),
+    ],
+)
+def test_a_fault_that_lasts_until_the_timeout_says_to_shorten_it(arguments: list[str], said: str) -> None:
+    server = subprocess.Popen(
+        [sys.executable, "-m", "kellyapi.sandbox", "--port", "0", *arguments],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        lines = [server.stdout.readline() for _ in range(4)]
+    finally:
+        server.terminate()
+        server.communicate(timeout=20)
+    assert lines[3].startswith(said), lines
+    assert "until the client's timeout (60 s by default)" in lines[3]
+    assert "--timeout 5" in lines[3] and "KellyAPI(timeout=5)" in lines[3]

@@ -281,10 +281,10 @@ def virtual_loop() -> Iterator[VirtualTimeLoop]:
     loop = VirtualTimeLoop()
     real = time
     for module in (client_module, limiter_module):
-        module.time = _LoopClock
+        vars(module)["time"] = _LoopClock
     try:
         yield loop
     finally:
         for module in (client_module, limiter_module):
-            module.time = real
+            vars(module)["time"] = real
         loop.close()
