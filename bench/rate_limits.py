@@ -16,10 +16,14 @@ import asyncio
 import contextlib
 import json
 import random
+import shutil
+import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import attrs
@@ -43,20 +47,26 @@ CONTENDERS: tuple[tuple[str, dict[str, Any]], ...] = (
 ON_ITS_OWN = CONTENDERS[1]
 # Load shedding: 429 with Retry-After 0, or none. The mixed load: 5 % faults, 3 in 10 of them such a 429.
 SHEDDING = ("429-now", "429-shed")
+FLEET = "one key, many processes"
 MIXED = ("429-now", "429-now", "429-now", "500", "503", "503-plain", "502-html", "reset", "500-plain", "short-body")
 
 CLIENT = """
 import asyncio, json, sys, time
 from concurrent.futures import ThreadPoolExecutor
-from kellyapi import KellyAPI, SyncKellyAPI, errors
+from kellyapi import KellyAPI, SyncKellyAPI, RedisLimiter, errors
 url, mode, calls, options = sys.argv[1], sys.argv[2], int(sys.argv[3]), json.loads(sys.argv[4])
+redis_url = options.pop("redis", None)
+limiter = RedisLimiter(redis_url, max_rate=options.pop("max_rate", None)) if redis_url else None
 
 async def tasks():
-    async with KellyAPI("bench-key", url, **options) as api:
-        return await asyncio.gather(*(api.llm(f"call {i}") for i in range(calls)), return_exceptions=True)
+    async with KellyAPI("bench-key", url, limiter=limiter, **options) as api:
+        results = await asyncio.gather(*(api.llm(f"call {i}") for i in range(calls)), return_exceptions=True)
+    if limiter is not None:
+        await limiter.aclose()
+    return results
 
 def threads(count):
-    with SyncKellyAPI("bench-key", url, **options) as api:
+    with SyncKellyAPI("bench-key", url, limiter=limiter, **options) as api:
         def one(i):
             try:
                 return api.llm(f"call {i}")
@@ -410,9 +420,61 @@ def _buckets(quick: bool) -> list[Outcome]:
     return outcomes
 
 
+@contextlib.contextmanager
+def redis_server() -> Iterator[str | None]:
+    """A redis-server of the bench's own on a loopback port (None without Debian's redis-server)."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        yield None
+        return
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with tempfile.TemporaryDirectory() as folder:
+        command = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", folder]
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            for _ in range(100):
+                with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+                    break
+                time.sleep(0.05)
+            yield f"redis://127.0.0.1:{port}/0"
+        finally:
+            process.kill()
+            process.wait(10)
+
+
+def _fleets(quick: bool) -> list[Outcome]:
+    """4, 16 and 32 processes on one key (half async, half sync): each on its own, and through Redis with the
+    limit unknown and with max_rate set to it."""
+    outcomes: list[Outcome] = []
+    with redis_server() as redis_url:
+        if redis_url is None:
+            print("  fleets: skipped, redis-server is not installed (Debian package redis-server)", file=sys.stderr)
+            return outcomes
+        for processes in (4,) if quick else (4, 16, 32):
+            calls = 50 if processes == 4 else 25
+            modes = ["tasks", "threads:8"] * (processes // 2)
+            for label, options in (
+                ("each process on its own", {}),
+                ("through Redis, the limit unknown", {"redis": redis_url}),
+                ("through Redis, max_rate=20", {"redis": redis_url, "max_rate": RATE}),
+            ):
+                outcomes.append(
+                    run_load(
+                        FLEET,
+                        f"{processes} processes, half async, half sync",
+                        (label, options),
+                        modes=modes,
+                        calls=calls,
+                    )
+                )
+    return outcomes
+
+
 def run(quick: bool) -> tuple[list[Outcome], list[Check]]:
-    """Every family (with --quick: a reduced bucket and shedding run, and the checks)."""
-    return _buckets(quick) + _shedding(quick), run_checks(quick)
+    """Every family (with --quick: reduced runs, and the checks)."""
+    return _buckets(quick) + _fleets(quick) + _shedding(quick), run_checks(quick)
 
 
 def verdicts(outcomes: list[Outcome], checks: list[Check]) -> list[str]:
@@ -422,6 +484,20 @@ def verdicts(outcomes: list[Outcome], checks: list[Check]) -> list[str]:
     def row(label: str, value: str, goal: str, met: bool) -> None:
         rows.append(f"| {label} | {value} | {goal} | {'yes' if met else '**no**'} |")
 
+    for outcome in (outcome for outcome in outcomes if outcome.family == FLEET and "Redis" in outcome.contender):
+        where = f"{outcome.family}: {outcome.scenario}, {outcome.contender}"
+        succeeded = 1 - outcome.failed / outcome.calls
+        fixed = "max_rate" in outcome.contender
+        if outcome.scenario.startswith("32 "):
+            row(f"{where}: time / ideal", f"{outcome.ratio:.2f}", "≤ 1.25", outcome.ratio <= 1.25)
+        share, goal = outcome.refused_share, (0.02 if fixed else 0.10)
+        row(f"{where}: requests refused", f"{share:.1%}", f"≤ {goal:.0%}", share <= goal)
+        row(
+            f"{where}: calls succeeded",
+            f"{succeeded:.1%}",
+            "100%" if fixed else "≥ 99%",
+            succeeded >= (1.0 if fixed else 0.99),
+        )
     for outcome in (outcome for outcome in outcomes if outcome.contender == DEFAULT):
         where = f"{outcome.family}: {outcome.scenario}"
         if outcome.calls < 200:

@@ -65,7 +65,7 @@ def public_members(client: type) -> set[str]:
 
 
 def test_every_public_name_of_kellyapi_has_an_entry(site: Path) -> None:
-    documented = anchors(page(site, "reference/clients")) | anchors(page(site, "reference/errors"))
+    documented = set().union(*(anchors(page(site, f"reference/{name}")) for name in ("clients", "errors", "limiters")))
     for name in kellyapi.__all__:
         assert f"kellyapi.{name}" in documented, name
 

