@@ -398,27 +398,6 @@ def _form_data(parts: tuple[FormPart, ...]) -> aiohttp.FormData:
     return form
 
 
-class LoopWaker:
-    """Wakes one waiting task, from any thread (a call freed up by another loop's task, say)."""
-
-    def __init__(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._woken: asyncio.Future[None] = self._loop.create_future()
-
-    def wake(self) -> None:
-        """Wake the task (once; later calls do nothing)."""
-        with contextlib.suppress(RuntimeError):  # its loop closed meanwhile: nobody waits any more
-            self._loop.call_soon_threadsafe(self._set)
-
-    def _set(self) -> None:
-        if not self._woken.done():
-            self._woken.set_result(None)
-
-    async def wait(self, seconds: float) -> None:
-        """Until woken, or `seconds` at most."""
-        await asyncio.wait({self._woken}, timeout=seconds)
-
-
 class AsyncTransport:
     """Sends requests with aiohttp; owns one pooled session per event loop unless the caller lends one."""
 
@@ -460,9 +439,6 @@ class AsyncTransport:
             pools_per_process(twin)
         return twin
 
-    def waker(self) -> LoopWaker:
-        """Something a waiting call sleeps on until the rate controller wakes it."""
-        return LoopWaker()
 
     async def offload(self, function: Callable[..., ResultT], *args: object) -> ResultT:
         """Run blocking work (reading a large or slow file) in a thread, so the event loop keeps running."""

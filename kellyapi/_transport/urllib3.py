@@ -327,21 +327,6 @@ def _upload(body: StreamedBody, attempt: Attempt) -> Iterator[bytes]:
             watch.close()
 
 
-class ThreadWaker:
-    """Wakes one waiting thread."""
-
-    def __init__(self) -> None:
-        self._woken = threading.Event()
-
-    def wake(self) -> None:
-        """Wake the thread (once; later calls do nothing)."""
-        self._woken.set()
-
-    def wait(self, seconds: float) -> None:
-        """Until woken, or `seconds` at most."""
-        self._woken.wait(seconds)
-
-
 class SyncTransport:
     """Sends requests with urllib3; urllib3's own retries and redirects are off, the client's policy decides."""
 
@@ -384,9 +369,6 @@ class SyncTransport:
             pools_per_process(twin)
         return twin
 
-    def waker(self) -> ThreadWaker:
-        """Something a waiting call sleeps on until the rate controller wakes it."""
-        return ThreadWaker()
 
     def offload(self, function: Callable[..., ResultT], *args: object) -> ResultT:
         """Run blocking work; the blocking client has no event loop to keep running."""

@@ -24,7 +24,6 @@ from kellyapi import KellyAPI, errors
 from kellyapi._async import client as client_module
 from kellyapi._core.http import Request, Response
 from kellyapi._core.policy import limiter as limiter_module
-from kellyapi._transport.aiohttp import LoopWaker
 
 ANSWER = b'{"message": "ok"}'
 JSON = {"content-type": "application/json"}
@@ -193,9 +192,6 @@ class ModelTransport:
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
-
-    def waker(self) -> LoopWaker:
-        return LoopWaker()
 
     async def aclose(self) -> None:
         pass
