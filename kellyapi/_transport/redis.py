@@ -21,7 +21,7 @@ import attrs
 
 from kellyapi import errors
 from kellyapi._core.policy import fleet
-from kellyapi._core.policy.limiter import ACCEPTED, FAILED, REDIS_URL_ENV, REFUSED, ProcessLimiter
+from kellyapi._core.policy.limiter import FAILED, REDIS_URL_ENV, REFUSED, ProcessLimiter
 
 try:
     import redis
@@ -38,7 +38,7 @@ logger = logging.getLogger("kellyapi")
 @attrs.define
 class _FleetPermit:
     local: object  # the in-process policy's permit: its window (slow start) and throttle hold everywhere
-    sent_ms: float | None = None  # when the attempt went by the fleet's schedule, on the Redis server's clock
+    sent_ms: float | None = None  # when the fleet booked the attempt's start, on the Redis server's clock
 
 
 def default_name(base_url: str, api_key: str | None) -> str:
@@ -244,20 +244,17 @@ class RedisLimiter:
         wait, now, booked = float(answer[0]), float(answer[1]), answer[2] in (b"1", "1")
         if wait > max_wait:
             raise self._no_turn(wait)
-        if booked:
-            permit.sent_ms = now + wait
+        if booked:  # when its start was booked, at the rate then: a refusal of it is of that rate's wave
+            permit.sent_ms = now
         return wait / 1000, booked
 
     def report(self, permit: object, outcome: str, retry_after: float | None = None) -> None:
-        """Learn from the attempt: this process's policy always; the fleet counts the accepted calls, and
-        pauses and cuts on refusals."""
+        """Learn from the attempt: this process's policy always; the fleet pauses and cuts on refusals."""
         assert isinstance(permit, _FleetPermit)
         self._local.report(permit.local, outcome, retry_after)
         if permit.sent_ms is None:  # Redis could not be asked for this attempt
             return
-        if outcome == ACCEPTED:
-            self._send(fleet.ACCEPTED_SCRIPT, [self._keys()[3]], [fleet.IDLE_MS])
-        elif outcome == REFUSED:
+        if outcome == REFUSED:
             self._send(fleet.REFUSED_SCRIPT, self._keys(), self._refused_arguments(permit, retry_after))
 
     def _send(self, script: str, keys: list[str], arguments: list[Any]) -> None:

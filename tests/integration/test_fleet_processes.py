@@ -66,16 +66,13 @@ def test_the_lua_rules_agree_with_the_pure_reference_at_the_servers_times(redis_
     chance = random.Random(seed)
     state = fleet.FleetState()
     for _ in range(120):
-        action = chance.choice(["turn", "turn", "turn", "accepted", "refused"])
+        action = chance.choice(["turn", "turn", "turn", "refused"])
         if action == "turn":
             max_wait = chance.choice([0.0, 50.0, 5000.0])
             wait, now, booked = _turn(client, max_wait, 0.0)
             expected_wait, expected_booked = fleet.turn(state, now, max_wait, 0.0)
             assert booked == expected_booked
             assert wait == pytest.approx(expected_wait, abs=0.1)  # Lua prints 14 digits: 0.1 ms of 1.7e12
-        elif action == "accepted":
-            now = float(client.eval(fleet.ACCEPTED_SCRIPT, 1, KEYS[3], fleet.IDLE_MS))
-            fleet.accepted(state, now)
         else:
             sent = float(client.time()[0]) * 1000 - chance.uniform(0, 500)
             retry_after = chance.choice([-1.0, 0.0, 300.0])

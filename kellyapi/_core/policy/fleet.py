@@ -8,9 +8,10 @@ Per name (a scope derived from the API URL and a hash of the key):
 - `NAME:pause`: set by a 429's Retry-After (up to the cap), with that expiry: every process waits it out.
 - `NAME:pace`: the learned rate, as CUBIC keeps it (the rate at the last cut and when the cut was); absent until
   a wave of refusals proves a limit, so an unlimited fleet is never paced. With `max_rate` it is fixed instead.
-- `NAME:accepted` and `NAME:since`: the calls the API accepted fleet-wide and when the fleet began: the first
-  cut starts from their rate, as the in-process policy's does (over a second at least: a token bucket may let
-  a second's worth through at once).
+- `NAME:accepted` and `NAME:since`: the calls sent fleet-wide less those refused (the calls still in flight
+  counted as accepted, as the in-process policy weighs them), and when the fleet began: the first cut starts
+  from their rate, as the in-process policy's does (over a second at least: a token bucket may let a
+  second's worth through at once).
 
 Every key expires after `IDLE_MS` without use, so an idle fleet leaves nothing behind and a restarted Redis
 starts afresh (the first refusals teach it again).
@@ -34,7 +35,7 @@ class FleetState:
     paused_until: float | None = None
     w_max: float | None = None  # the rate at the last cut (None: no limit proven)
     last_cut: float = 0.0
-    accepted: int = 0
+    accepted: int = 0  # calls sent less those refused
     since: float | None = None
 
 
@@ -58,6 +59,7 @@ def turn(state: FleetState, now_ms: float, max_wait_ms: float, max_rate: float) 
         return state.paused_until - now_ms, False
     rate = fleet_rate(state, now_ms, max_rate)
     if rate <= 0:
+        state.accepted += 1
         return 0.0, True
     interval = 1000 / rate
     tat = max(state.tat if state.tat is not None else now_ms, now_ms)
@@ -66,6 +68,7 @@ def turn(state: FleetState, now_ms: float, max_wait_ms: float, max_rate: float) 
     if wait > max_wait_ms:
         return wait, False
     state.tat = tat + interval
+    state.accepted += 1
     return wait, True
 
 
@@ -75,6 +78,7 @@ def refused(
     """A 429 of a call sent at `sent_ms` (server time): pause everyone for its Retry-After (up to the cap;
     negative: none), and cut the rate once per wave if the refusal proves a limit (a Retry-After, or the
     process's own proof)."""
+    state.accepted -= 1
     if 0 < retry_after_ms <= RETRY_AFTER_CAP * 1000:
         state.paused_until = max(state.paused_until or 0.0, now_ms + retry_after_ms)
     if max_rate > 0 or sent_ms < state.last_cut or not (proven or retry_after_ms > 0):
@@ -88,11 +92,6 @@ def refused(
     state.last_cut = now_ms
     # The API's bucket is empty now: so is the fleet's (a burst only after a pause has let both refill).
     state.tat = max(state.tat or now_ms, now_ms + BURST_SECONDS * 1000)
-
-
-def accepted(state: FleetState, now_ms: float) -> None:
-    """A call was accepted: count it."""
-    state.accepted += 1
 
 
 # The same rules on the server, atomically. KEYS: tat, pause, pace, accepted, since. Times in ms from TIME.
@@ -115,13 +114,19 @@ else
     rate = math.max(floor, c * ((now - cut) / 1000 - k) ^ 3 + w_max)
   end
 end
-if rate <= 0 then return {'0', tostring(now), '1'} end
+if rate <= 0 then
+  redis.call('INCR', KEYS[4])
+  redis.call('PEXPIRE', KEYS[4], idle)
+  return {'0', tostring(now), '1'}
+end
 local interval = 1000 / rate
 local tat = math.max(tonumber(redis.call('GET', KEYS[1]) or tostring(now)), now)
 local tolerance = math.max(burst * 1000, interval) - interval
 local wait = math.max(0, tat - tolerance - now)
 if wait > max_wait then return {tostring(wait), tostring(now), '0'} end
 redis.call('SET', KEYS[1], tostring(tat + interval), 'PX', idle)
+redis.call('INCR', KEYS[4])
+redis.call('PEXPIRE', KEYS[4], idle)
 return {tostring(wait), tostring(now), '1'}
 """
 
@@ -131,6 +136,7 @@ local now = t[1] * 1000 + t[2] / 1000
 local sent, retry_after, proven, max_rate, cap, beta, c, floor, idle, burst = tonumber(ARGV[1]),
   tonumber(ARGV[2]), ARGV[3] == '1', tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7]),
   tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10])
+redis.call('DECR', KEYS[4])
 if retry_after > 0 and retry_after <= cap then
   local until_ = now + retry_after
   local paused = tonumber(redis.call('GET', KEYS[2]) or '0')
@@ -154,12 +160,7 @@ redis.call('SET', KEYS[1], tostring(tat), 'PX', idle)
 return tostring(now)
 """
 
-ACCEPTED_SCRIPT = """
-local t = redis.call('TIME')
-redis.call('INCR', KEYS[1])
-redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[1]))
-return tostring(t[1] * 1000 + t[2] / 1000)
-"""
+
 
 
 def script_arguments() -> dict[str, float]:
