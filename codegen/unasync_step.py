@@ -16,6 +16,7 @@ REPLACEMENTS = {
     "KellyAPI": "SyncKellyAPI",
     "aclose": "close",
     "aturn": "turn",
+    "abind": "bind",
     "ClientSession": "PoolManager",
     "kelly_async_client": "kelly_client",
     "gather_calls": "thread_calls",

@@ -102,19 +102,20 @@ class SyncClient:
             max_rate=max_rate,
             adaptive_rate=adaptive_rate,
         )
-        self._transport = SyncTransport(session, self._config.max_response_bytes, self._config.network)
         self._owns_limiter = limiter is None and bool(os.environ.get(REDIS_URL_ENV))
         if limiter is None:
             limiter = fleet_limiter_from_environment(self._config.max_rate) or ProcessLimiter(
                 self._config.max_rate, self._config.adaptive_rate
             )
-        bind = getattr(limiter, "bind", None)
-        if bind is not None:  # a fleet's limiter scopes its shared state to this API and key
-            bind(self._config.base_url, self._config.options["api_key"])
         self._use_limiter(limiter)
+        self._transport = SyncTransport(session, self._config.max_response_bytes, self._config.network)
         self._quota = RetryQuota()
 
     def _use_limiter(self, limiter: Limiter) -> None:
+        bind = getattr(limiter, "bind", None)
+        if bind is not None:  # a fleet's limiter scopes its shared state to this API and key (and checks it
+            # can serve this kind of client)
+            bind(self._config.base_url, self._config.options["api_key"])
         self._limiter = limiter
         # The in-process pace, which the call loop may skip while it is open (a fleet's limiter it never skips).
         self._pace = limiter.pace if isinstance(limiter, ProcessLimiter) else None
@@ -163,6 +164,7 @@ class SyncClient:
         `trust_env` settings the blocking client gives the copy a pool of its own, closed with the copy).
         """
         twin = copy.copy(self)
+        twin._owns_limiter = False  # a limiter the copy shares, or one given to it: closing the copy leaves it
         limiter = options.pop("limiter", None)
         twin._config = self._config.with_options(options)
         twin._transport = self._transport.sharing(twin._config.max_response_bytes, twin._config.network)
@@ -245,17 +247,11 @@ class SyncClient:
         attempt = 0
         retry_cost = 0  # what the coming attempt took from the retry quota
         fresh_connection = False
+        seq = 0
         while True:
-            if (
-                pace is not None
-                and pace.open
-                and not pace.waiting
-                and len(pace.flying) * 2 < pace.window
-                and started - pace.last_active <= pace.rto
-            ):  # nothing refused, nobody waiting, the window under half full: nothing to decide (pace.py, "open")
+            if pace is not None and pace.open:  # nothing paced, paused or throttled: nothing to decide (pace.py)
                 permit = None
-                pace.last_active = started
-                pace.flying.append(None)
+                seq = pace.sent_open(started)
             else:
                 permit = self._turn(request, deadline, attempt)
                 started = time.monotonic()
@@ -286,12 +282,8 @@ class SyncClient:
             finally:
                 if permit is not None:
                     self._limiter.report(permit, outcome, retry_after)
-                else:
-                    pace.flying.pop()  # type: ignore[union-attr]
-                    if outcome is ACCEPTED and not pace.waiting:  # type: ignore[union-attr]
-                        pace.open_accepted += 1  # type: ignore[union-attr]
-                    else:
-                        pace.open_done(time.monotonic(), outcome, retry_after)  # type: ignore[union-attr]
+                elif outcome is not ACCEPTED or not pace.open:  # type: ignore[union-attr]
+                    pace.open_done(seq, time.monotonic(), outcome, retry_after)  # type: ignore[union-attr]
             if logger.isEnabledFor(logging.DEBUG):
                 log_attempt(request, response, error, attempt, time.monotonic() - started)
             if error is None:
@@ -306,10 +298,11 @@ class SyncClient:
             else:
                 delay = self._config.retry.delay_before_retry(retries, error, deadline - now)
                 # botocore's quota: when retries keep failing across calls it runs dry, and calls end sooner.
-                retry_cost = 0 if delay is None else self._quota.take(error)
-                if delay is None or not retry_cost:
+                cost = None if delay is None else self._quota.take(error)
+                if delay is None or cost is None:
                     error.attempts = attempt
                     raise error
+                retry_cost = cost
                 log_retry(request, error, delay)
                 self._transport.sleep(delay)
                 retries += 1

@@ -439,7 +439,6 @@ class AsyncTransport:
             pools_per_process(twin)
         return twin
 
-
     async def offload(self, function: Callable[..., ResultT], *args: object) -> ResultT:
         """Run blocking work (reading a large or slow file) in a thread, so the event loop keeps running."""
         return await asyncio.to_thread(function, *args)

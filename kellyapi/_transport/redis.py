@@ -1,9 +1,9 @@
 """`RedisLimiter`: one pace for every process and machine that shares an API key, kept in Redis (redis-py).
 
-The rules are those of `kellyapi._core.policy.fleet`, run as Lua scripts on the server (atomic, on its clock).
-Redis down, slow or restarted: the limiter fails open. Each attempt then goes by the in-process policy, one
-warning is logged, and Redis is tried again after `RETRY_REDIS_AFTER` seconds; the limiter itself never fails
-a call and never waits past a call's deadline.
+The rules are those of `kellyapi._core.policy.fleet`, run as Lua scripts on the server (atomic, on its clock;
+sent by their SHA1 once Redis has them). Redis down, slow or restarted: the limiter fails open. Each attempt
+then goes by the in-process policy, one warning is logged, and Redis is tried again after
+`RETRY_REDIS_AFTER` seconds; the limiter itself never fails a call and never waits past a call's deadline.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import math
 import os
 import time
 import weakref
+from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
 import attrs
@@ -26,6 +27,9 @@ from kellyapi._core.policy.limiter import FAILED, REDIS_URL_ENV, REFUSED, Proces
 try:
     import redis
     import redis.asyncio
+    from redis.connection import parse_url as _parse_url
+
+    parse_url: Callable[[str], dict[str, Any]] = _parse_url  # (redis-py leaves it untyped)
 except ImportError:  # pragma: no cover - the extra is not installed
     redis = None  # type: ignore[assignment]
 
@@ -37,14 +41,53 @@ logger = logging.getLogger("kellyapi")
 
 @attrs.define
 class _FleetPermit:
-    local: object  # the in-process policy's permit: its window (slow start) and throttle hold everywhere
-    sent_ms: float | None = None  # when the fleet booked the attempt's start, on the Redis server's clock
+    local: object  # the in-process policy's permit: its throttle holds everywhere, its pace while Redis fails
+    seq: int = fleet.NOT_BOOKED  # the send's number in the fleet's order, once booked
+
+
+@attrs.frozen
+class _Script:
+    """A Lua script, sent by its SHA1 (EVALSHA) once the server has it."""
+
+    text: str
+    sha: str = attrs.field(init=False)
+
+    @sha.default
+    def _sha(self) -> str:
+        return hashlib.sha1(self.text.encode()).hexdigest()  # the name Redis gives a script
+
+    def run(self, client: Any, keys: list[str], arguments: list[Any]) -> Any:
+        try:
+            return client.evalsha(self.sha, len(keys), *keys, *arguments)
+        except redis.exceptions.NoScriptError:  # a new or restarted server: load it (as redis-py's Script does)
+            client.script_load(self.text)
+            return client.evalsha(self.sha, len(keys), *keys, *arguments)
+
+    async def arun(self, client: Any, keys: list[str], arguments: list[Any]) -> Any:
+        try:
+            return await client.evalsha(self.sha, len(keys), *keys, *arguments)
+        except redis.exceptions.NoScriptError:
+            await client.script_load(self.text)
+            return await client.evalsha(self.sha, len(keys), *keys, *arguments)
+
+
+TURN = _Script(fleet.TURN_SCRIPT)
+REFUSED_SCRIPT = _Script(fleet.REFUSED_SCRIPT)
 
 
 def default_name(base_url: str, api_key: str | None) -> str:
     """A name that scopes the shared state: the API's URL and a hash of the key, never the key itself."""
     digest = hashlib.sha256(f"{base_url}\n{api_key or ''}".encode()).hexdigest()[:16]
     return f"kellyapi:{digest}"
+
+
+async def _closing(client: Any) -> AsyncGenerator[None, None]:
+    """Closes `client` when its event loop shuts its async generators down (as `asyncio.run` does on exit):
+    connections made on a loop go with it, even from a limiter that outlives the loop."""
+    try:
+        yield
+    finally:
+        await client.aclose()
 
 
 class RedisLimiter:
@@ -62,10 +105,15 @@ class RedisLimiter:
         name: str | None = None,
         max_rate: float | None = None,
     ) -> None:
-        """redis_client: a `redis://` URL (default: KELLY_REDIS_URL), or a `redis.Redis` or
-        `redis.asyncio.Redis` of yours (never closed by the limiter).
+        """redis_client: a `redis://`, `rediss://` or `unix://` URL (default: KELLY_REDIS_URL), or a
+        `redis.Redis` or `redis.asyncio.Redis` of yours (never closed by the limiter; a `redis.asyncio.Redis`
+        serves async clients only).
         name: the scope of the shared state (default: derived from the API URL and a hash of the key).
         max_rate: a fixed fleet-wide limit in calls a second, instead of the rate learned from 429s.
+
+        Raises:
+            kellyapi.errors.InvalidArgumentType: redis-py is missing, or redis_client is of another type.
+            kellyapi.errors.InvalidArgumentValue: no URL, or one Redis cannot read.
         """
         if redis is None:
             raise errors.InvalidArgumentType("RedisLimiter needs redis-py: pip install 'kellyapi[redis]'")
@@ -73,6 +121,10 @@ class RedisLimiter:
         if source is None:
             raise errors.InvalidArgumentValue(f"RedisLimiter needs a redis:// URL, a Redis client or {REDIS_URL_ENV}")
         if isinstance(source, str):
+            try:
+                parse_url(source)
+            except ValueError as bad:  # its message names the fault, not the URL (which may hold a password)
+                raise errors.InvalidArgumentValue(f"not a Redis URL: {bad}") from None
             self._url: str | None = source
             self._sync: Any = None
             self._async_given: Any = None
@@ -90,16 +142,27 @@ class RedisLimiter:
         self.name = name
         self.max_rate = float(max_rate or 0.0)
         self._owned_sync = self._sync is None and self._url is not None
-        self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
-        # This process's own policy: its slow start and throttle always, its pacing only while Redis fails.
-        self._local = ProcessLimiter(max_rate)
+        self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[Any, AsyncGenerator[None, None]]]
+        self._loops = weakref.WeakKeyDictionary()
+        # This process's own policy: its throttle always; its pacing only while Redis fails, learnt for this
+        # process alone (a max_rate is the fleet's, not each process's).
+        self._local = ProcessLimiter()
         self._local.pace.fleet_paces = True
         self._down_until = 0.0
         self._warned = False
         self._tasks: set[asyncio.Task[Any]] = set()
 
     def bind(self, base_url: str, api_key: str | None) -> None:
-        """Called by a client given this limiter: name the shared state after its API and key if unnamed."""
+        """Called by a blocking client given this limiter: name the shared state after its API and key if
+        unnamed. Raises InvalidArgumentType if the limiter was given a `redis.asyncio.Redis`."""
+        if self._url is None and self._sync is None:
+            raise errors.InvalidArgumentType(
+                "this RedisLimiter was given a redis.asyncio.Redis: a blocking client needs a redis.Redis or a URL"
+            )
+        self.abind(base_url, api_key)
+
+    def abind(self, base_url: str, api_key: str | None) -> None:
+        """Called by an async client given this limiter: name the shared state after its API and key if unnamed."""
         if self.name is None:
             self.name = default_name(base_url, api_key)
 
@@ -111,35 +174,38 @@ class RedisLimiter:
 
     def _keys(self) -> list[str]:
         name = self.name or "kellyapi:default"
-        return [f"{name}:tat", f"{name}:pause", f"{name}:pace", f"{name}:accepted", f"{name}:since"]
+        return [f"{name}:{suffix}" for suffix in fleet.KEY_SUFFIXES]
 
     def _sync_client(self) -> Any:
         if self._sync is None:
-            if self._url is None:
-                raise errors.InvalidArgumentType(
-                    "this RedisLimiter was given a redis.asyncio.Redis: a blocking client needs a redis.Redis or a URL"
-                )
+            assert self._url is not None  # else a redis.asyncio.Redis was given: `bind` refuses blocking clients
             self._sync = redis.Redis.from_url(
                 self._url, socket_timeout=REDIS_TIMEOUT, socket_connect_timeout=REDIS_TIMEOUT
             )
         return self._sync
 
-    def _async_client(self) -> Any:
+    async def _async_client(self) -> Any:
+        """This loop's Redis client (None: a blocking one was given, run in a thread)."""
         if self._async_given is not None:
             return self._async_given
+        if self._url is None:
+            return None
         loop = asyncio.get_running_loop()
-        client = self._loops.get(loop)
-        if client is None:
-            if self._url is None:  # a blocking client given: its commands run in a thread
-                return None
+        made = self._loops.get(loop)
+        if made is None:
             client = redis.asyncio.Redis.from_url(
                 self._url, socket_timeout=REDIS_TIMEOUT, socket_connect_timeout=REDIS_TIMEOUT
             )
-            self._loops[loop] = client
-        return client
+            closing = _closing(client)
+            await closing.__anext__()  # the loop now tracks it, and closes it when it shuts down
+            made = self._loops[loop] = (client, closing)
+        return made[0]
 
-    def _usable(self) -> bool:
-        return time.monotonic() >= self._down_until
+    def _usable(self, deadline: float) -> bool:
+        """Whether to ask Redis now: not while it is down, nor when a slow answer would end past the deadline
+        (the attempt then goes by this process's policy)."""
+        now = time.monotonic()
+        return now >= self._down_until and deadline - now > REDIS_TIMEOUT
 
     def _failed(self, exc: BaseException) -> None:
         self._down_until = time.monotonic() + RETRY_REDIS_AFTER
@@ -169,14 +235,15 @@ class RedisLimiter:
             constants["c"],
             constants["floor"],
             constants["idle"],
+            constants["lookahead"],
         ]
 
-    def _refused_arguments(self, permit: _FleetPermit, retry_after: float | None) -> list[float | int]:
+    def _refused_arguments(self, permit: _FleetPermit, retry_after: float | None, proven: bool) -> list[float | int]:
         constants = fleet.script_arguments()
         return [
-            permit.sent_ms or 0.0,
+            permit.seq,
             -1.0 if retry_after is None else retry_after * 1000,
-            1 if self._local.pace.proven else 0,
+            1 if proven else 0,
             self.max_rate,
             constants["cap"],
             constants["beta"],
@@ -184,27 +251,26 @@ class RedisLimiter:
             constants["floor"],
             constants["idle"],
             constants["burst"],
+            constants["infinity"],
         ]
 
     # -- the protocol ----------------------------------------------------------------------------------------
 
     def turn(self, deadline: float, *, first: bool = False) -> object:
-        """Block until an attempt may go: this process's window, then the fleet's schedule (or, Redis failing,
+        """Block until an attempt may go: this process's throttle, then the fleet's schedule (or, Redis failing,
         this process's pace)."""
         permit = _FleetPermit(self._local.turn(deadline, first=first))
         try:
-            while self._usable():
+            while self._usable(deadline):
                 max_wait = (deadline - time.monotonic()) * 1000
                 try:
-                    answer = self._sync_client().eval(
-                        fleet.TURN_SCRIPT, 5, *self._keys(), *self._turn_arguments(max_wait)
-                    )
+                    answer = TURN.run(self._sync_client(), self._keys(), self._turn_arguments(max_wait))
                 except (redis.RedisError, OSError) as exc:
                     self._failed(exc)
                     break
-                wait, booked = self._fleet_turn(permit, answer, max_wait)
+                wait = self._fleet_turn(permit, answer, max_wait)
                 time.sleep(wait)
-                if booked:
+                if permit.seq != fleet.NOT_BOOKED:
                     break
         except BaseException:
             self._local.report(permit.local, FAILED)
@@ -212,82 +278,78 @@ class RedisLimiter:
         return permit
 
     async def aturn(self, deadline: float, *, first: bool = False) -> object:
-        """Wait, without blocking the event loop, until an attempt may go: this process's window, then the
+        """Wait, without blocking the event loop, until an attempt may go: this process's throttle, then the
         fleet's schedule (or, Redis failing, this process's pace)."""
         permit = _FleetPermit(await self._local.aturn(deadline, first=first))
         try:
-            while self._usable():
+            while self._usable(deadline):
                 max_wait = (deadline - time.monotonic()) * 1000
-                arguments = (fleet.TURN_SCRIPT, 5, *self._keys(), *self._turn_arguments(max_wait))
+                arguments = self._turn_arguments(max_wait)
                 try:
-                    client = self._async_client()
+                    client = await self._async_client()
                     if client is None:
-                        answer = await asyncio.to_thread(self._sync_client().eval, *arguments)
+                        answer = await asyncio.to_thread(TURN.run, self._sync_client(), self._keys(), arguments)
                     else:
-                        answer = await client.eval(*arguments)
+                        answer = await TURN.arun(client, self._keys(), arguments)
                 except (redis.RedisError, OSError) as exc:
                     self._failed(exc)
                     break
-                wait, booked = self._fleet_turn(permit, answer, max_wait)
+                wait = self._fleet_turn(permit, answer, max_wait)
                 await asyncio.sleep(wait)
-                if booked:
+                if permit.seq != fleet.NOT_BOOKED:
                     break
         except BaseException:
             self._local.report(permit.local, FAILED)
             raise
         return permit
 
-    def _fleet_turn(self, permit: _FleetPermit, answer: Any, max_wait: float) -> tuple[float, bool]:
-        """Read the fleet's answer: the seconds to sleep, and whether the attempt then goes (a booked start)
-        or asks again (a pause); RateLimitError when the wait ends past the deadline."""
+    def _fleet_turn(self, permit: _FleetPermit, answer: Any, max_wait: float) -> float:
+        """Read the fleet's answer: the seconds to sleep, after which the attempt goes if it was booked (else
+        it asks again); RateLimitError when the wait ends past the deadline."""
         self._recovered()
-        wait, now, booked = float(answer[0]), float(answer[1]), answer[2] in (b"1", "1")
+        wait, seq = float(answer[0]), int(answer[1])
         if wait > max_wait:
-            raise self._no_turn(wait)
-        if booked:  # when its start was booked, at the rate then: a refusal of it is of that rate's wave
-            permit.sent_ms = now
-        return wait / 1000, booked
+            raise errors.RateLimitError(
+                "no turn to send within the timeout at the pace the fleet shares", retry_after=wait / 1000
+            )
+        permit.seq = seq
+        return wait / 1000
 
     def report(self, permit: object, outcome: str, retry_after: float | None = None) -> None:
-        """Learn from the attempt: this process's policy always; the fleet pauses and cuts on refusals."""
+        """Learn from the attempt: this process's policy always; the fleet pauses and cuts on refusals (on a
+        blocking client, one Redis command, within the limiter's Redis timeout)."""
         assert isinstance(permit, _FleetPermit)
+        waves = self._local.pace.waves
         self._local.report(permit.local, outcome, retry_after)
-        if permit.sent_ms is None:  # Redis could not be asked for this attempt
-            return
-        if outcome == REFUSED:
-            self._send(fleet.REFUSED_SCRIPT, self._keys(), self._refused_arguments(permit, retry_after))
+        if outcome == REFUSED and permit.seq != fleet.NOT_BOOKED:
+            proven = self._local.pace.waves > waves  # this refusal completed the process's proof of a limit
+            self._send(REFUSED_SCRIPT, self._refused_arguments(permit, retry_after, proven))
 
-    def _send(self, script: str, keys: list[str], arguments: list[Any]) -> None:
-        """Run a script without making the caller wait on Redis: on the event loop's side when there is one."""
-        if not self._usable():
+    def _send(self, script: _Script, arguments: list[Any]) -> None:
+        """Run a script without making an async caller wait on Redis: on its event loop's side."""
+        if time.monotonic() < self._down_until:
             return
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             try:
-                self._sync_client().eval(script, len(keys), *keys, *arguments)
+                script.run(self._sync_client(), self._keys(), arguments)
             except (redis.RedisError, OSError) as exc:
                 self._failed(exc)
             return
-        task = loop.create_task(self._asend(script, keys, arguments))
+        task = loop.create_task(self._asend(script, arguments))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _asend(self, script: str, keys: list[str], arguments: list[Any]) -> None:
+    async def _asend(self, script: _Script, arguments: list[Any]) -> None:
         try:
-            client = self._async_client()
+            client = await self._async_client()
             if client is None:
-                await asyncio.to_thread(self._sync_client().eval, script, len(keys), *keys, *arguments)
+                await asyncio.to_thread(script.run, self._sync_client(), self._keys(), arguments)
             else:
-                await client.eval(script, len(keys), *keys, *arguments)
+                await script.arun(client, self._keys(), arguments)
         except (redis.RedisError, OSError) as exc:
             self._failed(exc)
-
-    @staticmethod
-    def _no_turn(wait_ms: float) -> errors.RateLimitError:
-        return errors.RateLimitError(
-            "no turn to send within the timeout at the pace the fleet shares", retry_after=wait_ms / 1000
-        )
 
     @property
     def paced_rate(self) -> float | None:
@@ -306,7 +368,7 @@ class RedisLimiter:
         """Close the Redis connections the limiter made on this event loop, and the blocking ones."""
         if self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
-        client = self._loops.pop(asyncio.get_running_loop(), None)
-        if client is not None:
-            await client.aclose()
+        made = self._loops.pop(asyncio.get_running_loop(), None)
+        if made is not None:
+            await made[1].aclose()
         self.close()

@@ -156,9 +156,7 @@ class _GuardedResponse(http.client.HTTPResponse):
             http.client.parse_headers(self.fp)
 
 
-_read_status: Any = getattr(
-    http.client.HTTPResponse, "_read_status", None
-)
+_read_status: Any = getattr(http.client.HTTPResponse, "_read_status", None)
 
 
 class _GuardedPool:
@@ -368,7 +366,6 @@ class SyncTransport:
         if twin._owned is not None:
             pools_per_process(twin)
         return twin
-
 
     def offload(self, function: Callable[..., ResultT], *args: object) -> ResultT:
         """Run blocking work; the blocking client has no event loop to keep running."""

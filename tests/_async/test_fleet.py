@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
 
 import pytest
 
@@ -79,3 +80,51 @@ async def test_kelly_redis_url_gives_every_client_the_fleets_limiter(
     async with KellyAPI() as api:
         assert isinstance(api._limiter, RedisLimiter)
         assert await api.sd_models()
+
+
+def test_a_url_redis_cannot_read_is_refused_when_the_limiter_is_made(monkeypatch: pytest.MonkeyPatch) -> None:
+    for url in ("localhost:6379", "http://localhost:6379/0", "redis://localhost:port/0"):
+        with pytest.raises(errors.InvalidArgumentValue, match="not a Redis URL"):
+            RedisLimiter(url)
+    monkeypatch.setenv("KELLY_REDIS_URL", "redis://:secret@localhost:bad/0")
+    with pytest.raises(errors.InvalidArgumentValue) as refused:
+        KellyAPI()
+    assert "secret" not in str(refused.value), "the URL's password never"
+
+
+async def test_a_stalled_redis_never_holds_a_call_past_its_deadline(
+    kelly_sandbox: KellySandbox, redis_server: RedisServer
+) -> None:
+    import redis
+
+    limiter = RedisLimiter(redis_server.url)
+    async with KellyAPI(limiter=limiter) as api:
+        assert await api.sd_models(), "Redis answers: the fleet's turn"
+        admin = redis.Redis.from_url(redis_server.url)
+        admin.client_pause(3000)  # every client of this Redis waits 3 s
+        try:
+            started = time.monotonic()
+            assert await api.sd_models(timeout=0.2), "too little time to ask Redis: it goes on this process's pace"
+            assert time.monotonic() - started < 0.2
+        finally:
+            admin.client_unpause()
+            admin.close()
+    await limiter.aclose()
+
+
+async def test_the_scripts_are_sent_by_their_digest_once_redis_has_them(
+    kelly_sandbox: KellySandbox, redis_server: RedisServer
+) -> None:
+    import redis
+
+    limiter = RedisLimiter(redis_server.url)
+    async with KellyAPI(limiter=limiter) as api:
+        await api.sd_models()
+        await gather_calls([api.sd_models for _ in range(20)])
+    admin = redis.Redis.from_url(redis_server.url, decode_responses=True)
+    stats = admin.info("commandstats")
+    admin.close()
+    assert stats["cmdstat_evalsha"]["calls"] >= 21
+    assert "cmdstat_eval" not in stats
+    assert stats["cmdstat_script|load"]["calls"] == 1, "the script's text goes once, to a new server"
+    await limiter.aclose()

@@ -83,7 +83,10 @@ def test_retry_after_as_an_http_date() -> None:
     assert parse_retry_after(past, now=NOW) == 0.0
 
 
-@pytest.mark.parametrize("value", [None, "", "soon", "nan", "inf", "-4", "-0.5", "Wed, 99 Foo 2015 07:28:00"])
+@pytest.mark.parametrize(
+    "value",
+    [None, "", "soon", "nan", "inf", "-4", "-0.5", "Wed, 99 Foo 2015 07:28:00", "1_0", "+5", "1e3", "٣", "0x10"],
+)
 def test_unreadable_or_negative_retry_after_means_the_backoff(value: str | None) -> None:
     assert parse_retry_after(value) is None
     assert (
@@ -117,8 +120,16 @@ def test_the_retry_quota_runs_dry_on_failing_retries_and_refills_on_answers() ->
     failure = status_error(503)
     taken = [quota.take(failure) for _ in range(QUOTA_CAPACITY // RETRY_COST + 1)]
     assert taken[:-1] == [RETRY_COST] * (QUOTA_CAPACITY // RETRY_COST)
-    assert taken[-1] == 0, "no more retries"
+    assert taken[-1] is None, "no more retries"
     quota.answered(RETRY_COST)
     assert quota.take(failure) == RETRY_COST, "an answer gives back what its retry took"
     quota.answered(0)
-    assert quota.take(errors.TimeoutError("slow")) == 0, "a retry after a timeout takes 10"
+    assert quota.take(errors.TimeoutError("slow")) is None, "a retry after a timeout takes 10"
+
+
+def test_a_refused_call_retries_without_drawing_on_the_quota() -> None:
+    """A burst over a rate limit is refused by the hundred: the pace spaces their retries (and its throttle
+    refuses them when the API accepts nothing), the quota stays for failures."""
+    quota = RetryQuota()
+    assert [quota.take(errors.RateLimitError("429", status_code=429)) for _ in range(1000)] == [0] * 1000
+    assert quota.take(status_error(503)) == RETRY_COST

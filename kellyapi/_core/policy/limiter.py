@@ -29,9 +29,11 @@ class Limiter(Protocol):
     """When each attempt of a client may go, learnt from how the attempts went.
 
     `deadline` is a `time.monotonic()` time: a turn that would come later raises `errors.RateLimitError` at
-    once, its `retry_after` the wait. `first` marks a call's first attempt (new work, which a limiter may
-    refuse outright when the API refuses most calls). The permit a turn returns goes back with `report`,
-    always, in a `finally`: a cancelled or failed attempt reports `FAILED`. `report` never blocks.
+    once, its `retry_after` the wait; so does an attempt the limiter refuses outright (when the API refuses
+    most calls). `first` marks a call's first attempt (new work, which a limiter may refuse outright when
+    the API refuses most calls). The permit a turn returns goes back with `report`, always, in a `finally`:
+    a cancelled or failed attempt reports `FAILED`. `report` returns at once, or after what it tells a
+    shared store, within that store's timeout.
     """
 
     def turn(self, deadline: float, *, first: bool = False) -> object:
@@ -47,11 +49,12 @@ class Limiter(Protocol):
 
 def _waits(pace: AdaptivePace, turn: Turn, wait: float, deadline: float) -> Iterator[float]:
     """The waits before `turn` may go, for a blocking or an async driver: seconds to sleep, or infinity for
-    "until woken" (register with `pace.wait_on` first). Raises RateLimitError when no turn comes in time."""
+    "until woken" (register with `pace.wait_on` first). Raises RateLimitError when no turn comes in time, at
+    once when the wait is known to end past the deadline (google-api-core's rule: never sleep past it)."""
     while wait:
         now = time.monotonic()
         if wait == math.inf and now >= deadline:
-            raise errors.RateLimitError(f"no turn to send within the timeout: the calls in flight took it ({pace!r})")
+            raise errors.RateLimitError(f"no turn to send within the timeout: calls queued before took it ({pace!r})")
         if wait != math.inf and now + wait > deadline:
             raise errors.RateLimitError(
                 f"no turn to send within the timeout at the pace the API accepts ({pace!r})", retry_after=wait
@@ -60,8 +63,8 @@ def _waits(pace: AdaptivePace, turn: Turn, wait: float, deadline: float) -> Iter
         wait = pace.ready(turn, time.monotonic())
     if turn.local_refusal:
         raise errors.RateLimitError(
-            "not sent: the API refused most of this client's recent calls with 429, so the client refuses some"
-            " new calls itself until the API accepts calls again"
+            "not sent: the API refused most of this client's recent calls with 429 (or all of them at the"
+            " slowest pace), so the client refuses calls itself until the API accepts calls again"
         )
 
 

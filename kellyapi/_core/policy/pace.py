@@ -2,31 +2,36 @@
 
 Each mechanism is a published one, with its published constants:
 
-- **Slow start** (TCP, RFC 5681; the initial window of RFC 3390). With no evidence of a limit, a client keeps
-  at most `window` calls in flight. The window starts at 4 and grows by one for each accepted call while it is
-  in use (RFC 7661), so it doubles every round trip; after an idle spell longer than a retransmission timeout
-  (RFC 6298: the smoothed round trip plus four deviations, at least a second) it starts at 4 again (RFC 5681,
-  section 4.1). A burst against an API that is already at its limit is refused by the handful, not the hundred.
-  While nothing is refused or paced, a call that finds the window less than half in use (where RFC 7661
-  grows nothing) needs nothing decided: the pace is `open`, and a client only counts such a call in `flying`
-  and its accepted answers in `open_accepted`; everything else goes through `acquire` and `release`.
-- **Evidence** (the Google SRE book, "Handling Overload"). The client counts over the last two minutes the
-  answers it got: accepted, or refused with a 429. Pacing engages when requests exceed K = 1.1 times the
-  accepts (the book's aggressive multiplier: one refusal for every ten accepted calls), with 100 accepted
-  calls assumed before the first: an API that sheds a few percent of calls at random, or a young client's
-  unlucky first calls, prove nothing.
+- **Off until the API refuses** (botocore's adaptive retry mode: "off until the first throttle"). A client
+  with no reason to pace sends every call at once, as with no controller: the pace is `open`, and a call
+  only takes a number (`sent_open`), so that a later refusal can be weighed in the order the calls went,
+  and reports its answer only if it was not accepted (`open_done`). A burst against an API already at its
+  limit costs one wave of refusals, which the retries then send at the pace learnt from it. (A slow start,
+  as TCP's, would spare that wave, but makes every burst wait a round trip per doubling, and against an API
+  whose calls take seconds that costs more than a wave of 429s, answered at once.)
+- **Evidence** (the Google SRE book, "Handling Overload"). The refusals are weighed in the order their
+  calls went, the calls between them counted as accepted, by Page's CUSUM test between the book's two
+  multipliers: an API that refuses one call in eleven (K = 1.1, what a client tolerates) against one that
+  refuses every other call (K = 2, a client over its limit). An API that sheds a few percent of calls at
+  random proves nothing, and the client stays open; five refusals in a row prove a limit.
 - **Pacing** (botocore's adaptive retry mode, `botocore/retries/adaptive.py` and `cubic.py`). Engaged, sends
   are spaced by a token bucket (GCRA) at `rate` calls a second holding a second's worth of starts; waiting
-  calls are served first come, first served, one per free turn. A wave of refusals cuts the rate once, to 0.7
-  (CUBIC's beta) of what it was, or the first time of what the API accepted since the client began (TCP
-  Westwood: the rate the path delivered); only the refusal of a call sent after the last cut cuts again.
-  Between cuts the rate grows back along CUBIC's curve (C = 0.4), above the old rate after a while, probing
-  for a limit that rose. The floor is 0.5 calls a second. After two minutes without a refusal pacing
-  switches off and the client is back to its window.
-- **Client-side throttling** (the SRE book again, K = 2). When the API refuses more calls than it accepts (a
-  used-up quota), each attempt is refused locally, at the moment it would go, with probability
-  `max(0, (requests - 2 * accepts) / (requests + 1))`: calls fail fast, the API sees at most one refusal per
-  accepted call, and the few attempts that still go are the probes that notice a recovery.
+  calls are served first come, first served, one per free turn. A wave of refusals cuts the rate once, to
+  0.7 (CUBIC's beta) of what the API accepted of the calls sent since the last cut, or since the client
+  began sending (TCP Westwood's rule: the rate the path delivered), and never above the rate it was paced
+  at; only the refusal of a call sent after the last cut cuts again. Between cuts the rate grows back
+  along CUBIC's curve (C = 0.4), above the old rate after a while, probing for a limit that rose. The
+  floor is 0.5 calls a second: a client that got nothing through (one of many on a limit, after their
+  bursts) probes at it. After two minutes without a refusal pacing switches off and the pace opens again.
+- **Client-side throttling** (the SRE book again, K = 2). When the API refuses more calls than it accepts,
+  new work is refused locally with probability `max(0, (requests - 2 * accepts) / (requests + 1))`: calls
+  fail fast, the API sees at most one refusal per accepted call, and the few attempts that still go are
+  the probes that notice a recovery. The counts are those of the last two minutes, since the pace last
+  engaged (accepts from before a limit say nothing of a quota used up since), and start afresh when a
+  probe is accepted after local refusals (the half-open circuit breaker's rule: the API accepts calls
+  again). A retry is the pace's to send and the retry policy's to allow; but when the API refuses even the
+  slowest pace, has accepted nothing since the last cut and says nothing of when to come back, the calls
+  waiting for a turn fail at once (`_refuse_waiting`).
 - **Retry-After.** A 429's `Retry-After` of up to `RETRY_AFTER_CAP` (60 s, as openai-python honours) pauses
   every call of the client, not only the refused one; a longer one pauses nobody (a quota for the day does not
   freeze the client: each call raises with the wait on its error).
@@ -37,17 +42,18 @@ runs in a `finally`: a cancelled, interrupted or failed call never keeps a start
 
 from __future__ import annotations
 
+import bisect
 import collections
+import itertools
 import math
 import random
 import threading
 from collections.abc import Callable
 
+import attrs
+
 from kellyapi._core.policy.retry import RETRY_AFTER_CAP
 
-INITIAL_WINDOW = 4  # RFC 3390: an initial window of up to four segments
-MIN_RETRANSMISSION_TIMEOUT = 1.0  # RFC 6298 (2.4): the retransmission timeout is at least a second
-SRTT_GAIN, RTTVAR_GAIN = 1 / 8, 1 / 4  # RFC 6298 (2.3): alpha and beta of the round-trip estimators
 THROTTLE_K = 2.0  # SRE book: the client rejects locally once requests exceed twice the accepts
 EVIDENCE_WINDOW = 120.0  # SRE book: accepts and requests are counted over the last two minutes
 # Page's CUSUM test between the SRE book's two multipliers: an API refusing one call in eleven (K = 1.1, the
@@ -61,9 +67,9 @@ PROVING_REFUSALS = math.ceil(PROOF / ON_REFUSAL)  # the fewest refusals that pro
 CUBIC_BETA = 0.7  # botocore cubic.py (and RFC 8312): the share of the rate kept after a cut
 CUBIC_C = 0.4  # botocore cubic.py (and RFC 8312): the scale of the growth curve
 MIN_RATE = 0.5  # botocore adaptive.py: the lowest rate the token bucket is set to
-MEASURE_BUCKET = 0.5  # botocore adaptive.py: the send rate is measured over half-second buckets...
-MEASURE_SMOOTHING = 0.8  # ...each new one weighted 0.8 against the average so far
-BURST_SECONDS = 1.0  # botocore bucket.py: the bucket holds a second's worth of tokens (at least one)
+# botocore bucket.py: the bucket holds a second's worth of tokens (at least one). An API's token bucket of
+# that shape is full again after an idle second: what it accepts is then measured afresh.
+BURST_SECONDS = 1.0
 
 # A turn's states.
 QUEUED = 1  # waiting in line: the first in line waits for its start, the others to be woken
@@ -77,19 +83,17 @@ REFUSED = "refused"
 """An attempt's outcome: a 429."""
 FAILED = "failed"
 """An attempt's outcome: no answer (a timeout, a reset), or the call was cancelled; nothing is learnt."""
-OVER_LIMIT = "over limit"  # (weighed only) a 429 with a Retry-After: the API says the client is over its limit
 
 
 class Turn:
     """One attempt's place with the pace: what it holds until `AdaptivePace.release`."""
 
-    __slots__ = ("flight", "local_refusal", "sent_at", "seq", "state", "wake")
+    __slots__ = ("local_refusal", "new_work", "seq", "state", "wake")
 
     def __init__(self) -> None:
+        self.new_work = False  # QUEUED: a call's first attempt, which the throttle draws for again when it goes
         self.state = DONE
-        self.sent_at = 0.0
         self.seq = 0  # SENT: its place among the client's sends
-        self.flight = 0  # SENT: the calls in flight once it went, itself included
         self.wake: Callable[[], object] | None = None  # QUEUED: called (from any thread) when it should ask again
         self.local_refusal = False  # refused by the client-side throttle: the call fails without sending
 
@@ -106,6 +110,9 @@ class _SlidingCount:
 
     def __init__(self, window: float) -> None:
         self._window = window
+        self.clear()
+
+    def clear(self) -> None:
         self._start = -math.inf
         self._current = 0.0
         self._previous = 0.0
@@ -129,6 +136,70 @@ class _SlidingCount:
         return self._current + self._previous * max(0.0, 1 - (now - self._start) / self._window)
 
 
+class _Scan:
+    """The refusals of calls sent since the last cut, by number, weighed in the order the calls went rather
+    than the order the answers came (429s come back sooner than accepted calls, and in any order): the
+    calls between two refusals count as accepted, whether answered or in flight, and a refusal that comes
+    late takes its place among the others. The evidence of a limit is the heaviest run of calls: Page's
+    CUSUM over the calls in their order, each refusal's run the heaviest ending there (Kadane's algorithm).
+    The last `KEPT` refusals are kept one by one; a refusal older than all of them counts, but weighs
+    nothing (the answers of a burst come back within a round trip, far fewer than `KEPT` apart)."""
+
+    KEPT = 1000
+
+    __slots__ = ("_folded_at", "_folded_run", "_runs", "count", "seqs")
+
+    def __init__(self) -> None:
+        self.seqs: list[int] = []
+        self._runs: list[float] = []  # the heaviest run ending at each refusal kept
+        self.count = 0  # refusals since the last cut
+        self._folded_at = -1  # the last refusal no longer kept...
+        self._folded_run = 0.0  # ...and its run
+
+    def add(self, seq: int) -> bool:
+        """Weigh a refusal; True if a run of calls now proves a limit (its weight at `PROOF`)."""
+        self.count += 1
+        if seq <= self._folded_at:
+            return False
+        seqs, runs = self.seqs, self._runs
+        at = bisect.bisect(seqs, seq)
+        seqs.insert(at, seq)
+        runs.insert(at, 0.0)
+        proven = False
+        for index in range(at, len(seqs)):  # the runs ending at or after it
+            previous, run = (seqs[index - 1], runs[index - 1]) if index else (self._folded_at, self._folded_run)
+            gap = seqs[index] - previous - 1 if previous >= 0 else 0
+            runs[index] = max(0.0, run + ON_ACCEPT * gap) + ON_REFUSAL
+            proven |= runs[index] >= PROOF
+        if len(seqs) > self.KEPT:
+            self._folded_at, self._folded_run = seqs.pop(0), runs.pop(0)
+        return proven
+
+
+@attrs.define
+class _Delivery:
+    """What the API accepted of the calls sent from number `start` on (sent at `since`): those not refused."""
+
+    start: int
+    since: float
+    refused: int = 0
+
+
+@attrs.define
+class _Delivered:
+    """What the API accepted of `sent` calls from number `start` on, over `seconds`: those not refused."""
+
+    start: int
+    sent: int
+    refused: int
+    seconds: float
+    cap: float  # the rate the calls were paced at (infinity: not paced)
+
+    def rate(self) -> float:
+        """Calls accepted a second (TCP Westwood's delivered rate), at most the rate they were paced at."""
+        return min(self.cap, (self.sent - self.refused) / self.seconds)
+
+
 class AdaptivePace:
     """The pace of one client; thread-safe (the blocking client's threads share it, as do an async client's loops)."""
 
@@ -142,29 +213,32 @@ class AdaptivePace:
         429s; with neither, send every call at once and leave each to its own retries."""
         self.max_rate = max_rate
         self.adaptive = adaptive
-        self.fleet_paces = False  # a fleet's limiter paces the sends: this pace keeps its window and throttle
+        self.fleet_paces = False  # a fleet's limiter paces the sends: this pace keeps its throttle and evidence
+        self.waves = 0  # waves of refusals that proved a limit (or, paced, cut the rate)
         self._rand = rand
         self._lock = threading.Lock()
         self.waiting: collections.deque[Turn] = collections.deque()  # queued turns, first come first served
-        # Slow start
-        self.window = INITIAL_WINDOW if adaptive else math.inf
-        self.in_flight = 0
-        self._next_window_send = -math.inf
-        self.last_active = -math.inf  # when a call last went or ended: an idle spell restarts the window
-        # Open: nothing refused, paused or paced. A client may then send a call without `acquire` while fewer
-        # than half the window fly, stamping `last_active`, holding a place in `flying` (a list: its appends
-        # and pops need no lock) and counting an accepted answer in `open_accepted`; a 429 closes it.
-        self.open = adaptive and max_rate is None
-        self.flying: list[None] = []
-        self.open_accepted = 0
-        self._opened_seq = 0  # the calls sent before the pace last opened: those after it went unnumbered
-        self._srtt = 0.0
-        self._rttvar = 0.0
-        self.rto = MIN_RETRANSMISSION_TIMEOUT  # RFC 6298: the retransmission timeout
+        self._refused_waiting: list[Callable[[], object]] = []  # wakers of queued turns refused, to call unlocked
+        self.in_flight = 0  # calls sent by `acquire` and not yet released
+        # Every send takes the next number, with or without the lock (`next` on a count is atomic).
+        self._seqs = itertools.count()
+        # Open: nothing paced, paused or throttled; a call then goes without `acquire` (see `sent_open`).
+        self.open = max_rate is None
+        self.last_active = -math.inf  # when a call last went
+        self._base = (0, -math.inf)  # the first call sent after an idle second, and when it went
         # Evidence
-        self._accepts = _SlidingCount(EVIDENCE_WINDOW)
+        self._cut_seq = 0  # the first call sent after the last cut: a refusal of an earlier one does not cut
+        self._scan = _Scan()  # the refusals of calls sent since the last cut, by number
+        self._got_through = False  # whether the API accepted a call sent since the last cut
+        self._highest_seen = -1  # the highest number of a call known to have gone
+        self._delivery = _Delivery(0, -math.inf)  # what the API accepted of the calls sent since...
+        self._cut_measure: _Delivered | None = None  # the last cut's, refined as its wave's refusals come in
+        # Throttle (the SRE book's counts, of calls sent since the last limit was proven; those not refused
+        # count as accepted)
+        self._sends = _SlidingCount(EVIDENCE_WINDOW)
         self._refusals = _SlidingCount(EVIDENCE_WINDOW)
         self._local_refusals = _SlidingCount(EVIDENCE_WINDOW)
+        self._refused_locally = False  # since the counts last started afresh
         self._last_refusal = -math.inf
         # Pacing
         self.engaged = max_rate is not None
@@ -174,39 +248,45 @@ class AdaptivePace:
         self._last_cut = -math.inf  # when the rate was last cut: CUBIC's curve starts there
         self._w_max = 0.0  # CUBIC: the rate at the last cut...
         self._k = 0.0  # ...and the seconds its curve takes to get back to it
-        self._evidence = 0.0  # CUSUM of the answers since the last cut: a limit is proven at PROOF
-        self._cut_seq = 0  # the first call sent after the last cut: a refusal of an earlier one does not cut
-        self._refused_since_cut = 0  # calls refused, and accepted, of those sent since the last cut
-        self._accepted_since_cut = 0
-        self._sent = 0  # calls sent so far...
-        self._judged = 0  # ...the first whose answer is still to be weighed...
-        self._answers: dict[int, str] = {}  # ...and the answers that came before it
-        self._measured = -1.0  # calls sent a second (botocore's measured send rate); -1 until a bucket closed
-        self._measure_bucket = -math.inf
-        self._measure_count = 0
-        self._first_send = 0.0
+
+    # -- an open pace ---------------------------------------------------------------------------------------
+
+    def sent_open(self, now: float) -> int:
+        """A call goes while the pace is `open` (checked by the caller, without the lock): its number. Report
+        its answer with `open_done` unless it was accepted while the pace was still open."""
+        seq = next(self._seqs)
+        if now - self.last_active > BURST_SECONDS:
+            self._base = (seq, now)
+        self.last_active = now
+        return seq
+
+    def open_done(self, seq: int, now: float, outcome: str, retry_after: float | None = None) -> None:
+        """The answer of a call sent by `sent_open`: a refusal (weighed, and the pace may close), or any
+        answer that came once the pace had closed."""
+        with self._lock:
+            self._learn(seq, now, outcome, retry_after)
+            woken = self._after_answer(now)
+        _wake(woken)
 
     # -- asking for a turn -------------------------------------------------------------------------------
 
     def acquire(self, now: float, first: bool = True) -> tuple[Turn, float]:
         """A turn for an attempt, and the seconds to wait before asking `ready` again: 0 (go now), a time, or
         infinity (until woken: `wait_on` a waker first). A turn with `local_refusal` set must not be sent: the
-        client-side throttle refused it. Release the turn in any case.
+        client refused it (its throttle, or a used-up quota). Release the turn in any case.
 
         first: the call's first attempt, new work that the client-side throttle may refuse (a retry's chances
-        are the retry quota's to judge)."""
+        are the pace's and the retry policy's to judge)."""
         turn = Turn()
         with self._lock:
-            if first and now - self._last_refusal < EVIDENCE_WINDOW and self._throttled(now):
-                turn.local_refusal = True
-                self._local_refusals.add(now)
+            if first and self._throttled(now):
+                self._refuse_locally(turn, now)
                 return turn, 0.0
-            if not self.waiting:
-                wait = self._wait(now)
-                if wait <= 0:
-                    self._go(turn, now)
-                    return turn, 0.0
+            if not self.waiting and self._wait(now) <= 0:
+                self._let_go(turn, now)
+                return turn, 0.0
             turn.state = QUEUED
+            turn.new_work = first
             self.waiting.append(turn)
             return turn, self._wait(now) if self.waiting[0] is turn else math.inf
 
@@ -231,59 +311,38 @@ class AdaptivePace:
             if wait > 0:
                 return wait
             self.waiting.popleft()
-            self._go(turn, now)
+            self._let_go(turn, now)
             woken = self._advance(now)
         _wake(woken)
         return 0.0
 
     def _wait(self, now: float) -> float:
-        """Seconds until the next call may go: 0 now, or infinity until a call in flight ends."""
+        """Seconds until the next call may go: 0 now."""
         if now < self._paused_until:
             return self._paused_until - now
-        if self.engaged:
+        if self.engaged and not self.fleet_paces:
             interval = 1.0 / self.rate
             return max(0.0, self._theoretical - max(BURST_SECONDS, interval) + interval - now)
-        in_flight = self.in_flight + len(self.flying)
-        if in_flight == 0 and now - self.last_active > self.rto and self.adaptive:
-            self.window = min(self.window, INITIAL_WINDOW)
-        if in_flight >= self.window:
-            return math.inf
-        return self._next_window_send - now if self._next_window_send > now else 0.0
+        return 0.0
 
-    def _go(self, turn: Turn, now: float) -> None:
+    def _let_go(self, turn: Turn, now: float) -> None:
+        if turn.new_work and self._throttled(now):  # it waited: the API may have refused more since
+            self._refuse_locally(turn, now)
+            return
         turn.state = SENT
-        turn.sent_at = now
-        turn.seq = self._sent
-        self._sent += 1
+        turn.seq = self.sent_open(now) if self.open else next(self._seqs)
+        if self.adaptive:
+            self._seen(turn.seq, now)
         self.in_flight += 1
-        turn.flight = self.in_flight + len(self.flying)
         self.last_active = now
-        if not turn.seq:
-            self._first_send = now
         if self.engaged:
             self._theoretical = max(self._theoretical, now) + 1.0 / self.rate
-            self._measure(now)
-        elif turn.flight * 2 >= self.window:  # a window in use spreads its sends over half a round trip (Linux's
-            # pacing in slow start: twice the window a round trip): refusals, answered at once, must not let it
-            # send faster than it grows
-            self._next_window_send = max(self._next_window_send, now) + self._srtt / (2 * self.window)
 
-    def _measure(self, now: float) -> None:
-        # botocore's measured send rate: sends a second over half-second buckets, each weighted 0.8. A bucket
-        # counts over its own half-second only: buckets without a send (a pause, an idle spell) say nothing
-        # of the rate the client sends at, and a cut after a pause must not start from almost nothing.
-        bucket = now // MEASURE_BUCKET
-        if bucket != self._measure_bucket:
-            if self._measure_bucket != -math.inf:
-                sent = self._measure_count / MEASURE_BUCKET
-                self._measured = (
-                    sent
-                    if self._measured < 0
-                    else (MEASURE_SMOOTHING * sent + (1 - MEASURE_SMOOTHING) * self._measured)
-                )
-            self._measure_bucket = bucket
-            self._measure_count = 0
-        self._measure_count += 1
+    def _refuse_locally(self, turn: Turn, now: float) -> None:
+        turn.state = DONE
+        turn.local_refusal = True
+        self._local_refusals.add(now)
+        self._refused_locally = True
 
     def _advance(self, now: float) -> list[Callable[[], object]]:
         """Let the first in line go while it may; wake the one left first in line, to wait for its start.
@@ -293,11 +352,11 @@ class AdaptivePace:
         while queue:
             wait = self._wait(now)
             head = queue[0]
-            if wait > 0 and (wait == math.inf or head.wake is None):
+            if wait > 0 and head.wake is None:
                 break
             if wait <= 0:
                 queue.popleft()
-                self._go(head, now)
+                self._let_go(head, now)
             if head.wake is not None:  # let go, or first in line now: it asks again
                 woken.append(head.wake)
                 head.wake = None
@@ -305,172 +364,171 @@ class AdaptivePace:
                 break
         return woken
 
-    def open_done(self, now: float, outcome: str, retry_after: float | None = None) -> None:
-        """A call sent while the pace was open ended (its place in `flying` given back) other than accepted with
-        nobody waiting: a 429 closes the pace and is weighed; calls waiting get the place (the window was in
-        use, so it grows by one for an accepted call, as `release` grows it)."""
-        woken: list[Callable[[], object]] = []
-        with self._lock:
-            self.last_active = now
-            if outcome == REFUSED:
-                self._refused(now, retry_after)
-                # It went while the pace was open, so before any cut made since: only the first of a wave cuts.
-                self._weigh(REFUSED if not retry_after else OVER_LIMIT, self._opened_seq, now)
-            elif outcome == ACCEPTED:
-                self.open_accepted += 1
-                if self.waiting and not self.engaged:
-                    self.window += 1
-            if self.waiting:
-                woken = self._advance(now)
-        _wake(woken)
-
-    def _close(self, now: float) -> None:
-        self.open = False
-        accepted, self.open_accepted = self.open_accepted, 0
-        # What the open pace did not count, weighed now: the accepted calls against the evidence (Page's
-        # CUSUM clips at zero, so a run of accepts weighs as one step), and in the SRE book's counts.
-        self._evidence = max(0.0, self._evidence + ON_ACCEPT * accepted)
-        self._accepted_since_cut += accepted
-        self._accepts.add(now, accepted)
-
     # -- giving it back ----------------------------------------------------------------------------------
 
     def release(self, turn: Turn, now: float, outcome: str = FAILED, retry_after: float | None = None) -> None:
         """Give back what the turn holds, and learn from the attempt's `outcome` if it was sent. Safe to call
         more than once, and for a turn that never went (a cancelled wait)."""
-        woken: list[Callable[[], object]] = []
         with self._lock:
             state = turn.state
             turn.state = DONE
             if state == SENT:
                 self.in_flight -= 1
-                self.last_active = now
-                if outcome == ACCEPTED:
-                    self._accepted(turn, now)
-                elif outcome == REFUSED:
-                    self._refused(now, retry_after)
-                if self.adaptive:
-                    self._judge(turn, now, outcome if outcome != REFUSED or not retry_after else OVER_LIMIT)
+                self._learn(turn.seq, now, outcome, retry_after)
             elif state == QUEUED:
                 first = self.waiting[0] is turn
                 self.waiting.remove(turn)
                 if not first:
                     return
-            if self.waiting:
-                woken = self._advance(now)
-            elif not self.open and not self.engaged and self.adaptive and now - self._last_refusal > EVIDENCE_WINDOW:
-                self.open = now >= self._paused_until
-                self._opened_seq = self._sent
+            woken = self._after_answer(now)
         _wake(woken)
+
+    def _after_answer(self, now: float) -> list[Callable[[], object]]:
+        """Let waiting calls go, or open again when nothing waits; the wakers to call once unlocked."""
+        woken, self._refused_waiting = self._refused_waiting, []
+        if self.waiting:
+            woken += self._advance(now)
+        else:
+            self._maybe_reopen(now)
+        return woken
+
+    def _maybe_reopen(self, now: float) -> None:
+        """Open again once nothing is left to decide: not paced, not paused, not throttling."""
+        if self.open or self.engaged or not self.adaptive or now < self._paused_until:
+            return
+        if now - self._last_refusal <= EVIDENCE_WINDOW and self._may_throttle(now):
+            return
+        self.open = True
+        self.last_active = -math.inf  # the next call begins a new measure of what the API accepts
 
     # -- learning -----------------------------------------------------------------------------------------
 
-    def _accepted(self, turn: Turn, now: float) -> None:
-        took = now - turn.sent_at
-        if self._srtt == 0.0:
-            self._srtt, self._rttvar = took, took / 2
-        else:
-            self._rttvar += RTTVAR_GAIN * (abs(self._srtt - took) - self._rttvar)
-            self._srtt += SRTT_GAIN * (took - self._srtt)
-        self.rto = max(MIN_RETRANSMISSION_TIMEOUT, self._srtt + 4 * self._rttvar)
-        self._accepts.add(now)
-        if not self.adaptive:
+    def _learn(self, seq: int, now: float, outcome: str, retry_after: float | None) -> None:
+        if not self.adaptive:  # each call on its own: its own retry waits out its own 429
             return
+        self._seen(seq, now)
+        if outcome == ACCEPTED:
+            self._got_through |= seq >= self._cut_seq
+            self._accepted(now)
+        elif outcome == REFUSED:
+            self._refused(seq, now, retry_after)
+
+    def _seen(self, seq: int, now: float) -> None:
+        """Call number `seq` went: so did every call numbered before it (the SRE book's requests)."""
+        if seq > self._highest_seen:
+            self._sends.add(now, seq - max(self._highest_seen, self._cut_seq - 1))
+            self._highest_seen = seq
+
+    def _accepted(self, now: float) -> None:
+        if self._refused_locally:  # a probe got through: the API accepts calls again
+            self._restart_counts()
         if not self.engaged:
-            if turn.flight >= self.window / 2 or self.waiting:  # RFC 7661: grow only a window in use
-                self.window += 1
-        elif now - self._last_refusal > EVIDENCE_WINDOW:
+            return
+        if now - self._last_refusal > EVIDENCE_WINDOW:
             self._disengage()
         else:
             # botocore's success_received: CUBIC's curve since the last cut, back to the rate then after K
             # seconds, then probing above it.
             self._set_rate(CUBIC_C * (now - self._last_cut - self._k) ** 3 + self._w_max)
 
-    def _refused(self, now: float, retry_after: float | None) -> None:
-        if not self.adaptive:  # each call on its own: its own retry waits out its own 429
-            return
-        self._close(now)
-        self._refusals.add(now)
+    def _refused(self, seq: int, now: float, retry_after: float | None) -> None:
         self._last_refusal = now
-        if retry_after is not None and 0 < retry_after <= RETRY_AFTER_CAP:
+        told = retry_after is not None and 0 < retry_after <= RETRY_AFTER_CAP
+        if retry_after is not None and told:
             self._paused_until = max(self._paused_until, now + retry_after)
+            self.open = False
+        if seq >= self._delivery_start():
+            self._delivery.refused += 1
+        elif self._cut_measure is not None and self._cut_measure.start <= seq < self._cut_seq:
+            self._refine_cut()
+        if seq < self._cut_seq:
+            return  # its wave cut the rate already
+        if not told and self.engaged and self.rate <= MIN_RATE and not self._got_through and self.waiting:
+            self._refuse_waiting(now)
+        self._refusals.add(now)
+        if self.open and self._may_throttle(now):
+            self.open = False
+        proven = self._scan.add(seq)
+        # Before the pace is engaged, only a proven wave engages it (a few shed calls prove nothing). Paced, the
+        # limit is proven: a refusal of a call sent after the last cut is the next wave (botocore cuts on every
+        # throttle; waves keep one burst of refusals from cutting more than once).
+        if self.engaged or proven:
+            self._wave(now)
 
-    def _judge(self, turn: Turn, now: float, outcome: str) -> None:
-        """Weigh the answers in the order their calls went, not the order they came back: a 429 comes back
-        faster than an accepted call, and a few shed calls answered first would look like a wave. So a
-        refusal is weighed after every call sent before it, those still in flight counted as accepted (the
-        API let them in); one of those refused after all is part of the wave already weighed, not a new
-        refusal in a row (their 429s, coming back one after another, would prove a limit that isn't)."""
-        seq = turn.seq
-        if seq < self._judged:  # weighed already, as accepted, when a later call's refusal came back
-            return
-        if outcome == ACCEPTED and not self._answers and not self._evidence:
-            # Nothing to weigh it against: no refusal is waiting for the calls before it.
-            self._judged = seq + 1
-            self._accepted_since_cut += seq >= self._cut_seq
-            return
-        answers = self._answers
-        if outcome in (REFUSED, OVER_LIMIT):
-            for earlier in range(self._judged, seq):
-                self._weigh(answers.pop(earlier, ACCEPTED), earlier, now)
-            self._judged = seq + 1
-            self._weigh(outcome, seq, now)
-        else:
-            answers[seq] = outcome
-        while self._judged in answers:
-            self._judged += 1
-            self._weigh(answers.pop(self._judged - 1), self._judged - 1, now)
+    def _refuse_waiting(self, now: float) -> None:
+        """The API refused a call sent at the slowest pace, without a Retry-After, and has accepted none since
+        the last cut: a used-up quota, for all the client can tell. The calls waiting for a turn fail now
+        rather than wait their turns, a couple of seconds each, to be refused too. (An API over a rate limit
+        says when to come back: the calls then wait, as a client that got nothing through in a burst, one of
+        many on a limit, must wait for its probe to be accepted.)"""
+        woken = []
+        while self.waiting:
+            turn = self.waiting.popleft()
+            self._refuse_locally(turn, now)
+            if turn.wake is not None:
+                woken.append(turn.wake)
+                turn.wake = None
+        self._refused_waiting += woken
 
-    def _weigh(self, outcome: str, seq: int, now: float) -> None:
-        if outcome == ACCEPTED:
-            self._evidence = max(0.0, self._evidence + ON_ACCEPT)
-            self._accepted_since_cut += seq >= self._cut_seq
-        elif outcome != FAILED:
-            self._evidence += ON_REFUSAL
-            self._refused_since_cut += seq >= self._cut_seq
-            self._wave(now, seq, outcome == OVER_LIMIT)
+    def _delivery_start(self) -> int:
+        """The first call the delivered rate counts: the first sent after the last cut, or after the client
+        last began sending after an idle second, if that came later (the measure then starts afresh)."""
+        base_seq, base_time = self._base
+        if base_time > self._delivery.since and base_seq >= self._delivery.start and not self.engaged:
+            self._delivery = _Delivery(base_seq, base_time)
+        return self._delivery.start
 
-    def _wave(self, now: float, seq: int, told: bool) -> None:
-        """A refusal of call number `seq`; `told`: it came with a Retry-After."""
-        if seq < self._cut_seq or self.fleet_paces:
-            return  # this wave already cut the rate, or a fleet's shared pace does the pacing
-        # Before the pace is engaged, only a proven wave engages it. Paced, a 429 with a Retry-After (the API
-        # saying the client is over its limit) cuts, and so do bare 429s once there are as many as prove a
-        # limit and they are more than the tolerated share of the answers since the last cut (fewer may be
-        # shed calls).
-        refused = self._refused_since_cut
-        if self._evidence < PROOF and not (
-            self.engaged
-            and (
-                told
-                or (
-                    refused >= PROVING_REFUSALS
-                    and refused * (1 - TOLERATED_SHARE) > self._accepted_since_cut * TOLERATED_SHARE
-                )
-            )
-        ):
-            return
-        # A new wave of refusals: cut once (botocore's error_received), from the rate or what was sent; the
-        # first time, from what the API accepted of the calls sent so far (TCP Westwood: the rate the path
-        # delivers), since a young client's send rate is its slow start's. The API's bucket may have let a
-        # second's worth through at once (the shape of botocore's own bucket), so over a second at least.
-        if self.engaged:
-            self._w_max = min(self.rate, self._send_rate(now))
-        else:
-            self._w_max = self._accepted_since_cut / max(now - self._first_send, BURST_SECONDS)
-        self._k = (self._w_max * (1 - CUBIC_BETA) / CUBIC_C) ** (1 / 3)
-        self._set_rate(self._w_max * CUBIC_BETA)
-        self.engaged = True
-        # The API's bucket is empty now: so is the pace's (a burst only after a pause has let both refill).
-        self._theoretical = max(self._theoretical, now + BURST_SECONDS)
+    def _wave(self, now: float) -> None:
+        """A wave of refusals: cut once (botocore's error_received) to what the API accepted of the calls sent
+        since the last cut (TCP Westwood's rule: the rate the path delivered), or since the client began
+        sending, the first time; never above the rate it was paced at."""
+        self.waves += 1
+        first = not self.engaged
+        if first:
+            self._delivery_start()
+        delivery = self._delivery
+        # The calls sent so far are this wave's: from here on only later ones weigh (a number nobody sends).
+        self._cut_seq = next(self._seqs)
+        self._highest_seen = self._cut_seq
+        self._scan = _Scan()
+        self._got_through = False
         self._last_cut = now
-        self._cut_seq = self._sent
-        self._evidence = 0.0
-        self._refused_since_cut = self._accepted_since_cut = 0
+        # An API's token bucket of botocore's shape holds a second's worth: full when the client began
+        # sending after an idle spell, so that it let a second's worth through besides its rate; empty at
+        # the last cut, so that the next over a second at least.
+        elapsed = now - delivery.since
+        self._cut_measure = _Delivered(
+            delivery.start,
+            self._cut_seq - delivery.start,
+            delivery.refused,
+            elapsed + BURST_SECONDS if first else max(elapsed, BURST_SECONDS),
+            math.inf if first else self.rate,
+        )
+        self._delivery = _Delivery(self._cut_seq + 1, now)
+        if not self.fleet_paces:  # (a fleet's shared pace does the pacing)
+            if first:
+                self._restart_counts()  # a limit found: what was accepted before it says nothing of now
+            self._cut_to(self._cut_measure.rate())
+            self.engaged = True
+            self.open = False
+            # The API's bucket is empty now: so is the pace's (a burst only after a pause let both refill).
+            self._theoretical = max(self._theoretical, now + BURST_SECONDS)
 
-    def _send_rate(self, now: float) -> float:
-        """Calls sent a second since the pace engaged, as botocore measures it (the rate until a bucket closed)."""
-        return self._measured if self._measured >= 0 else self.rate
+    def _refine_cut(self) -> None:
+        """A refusal of a call of the last wave, counted as accepted at the cut while in flight: the rate the
+        API delivered was lower (those refused come back in any order, all within a round trip)."""
+        measure = self._cut_measure
+        assert measure is not None
+        measure.refused += 1
+        w_max = measure.rate()
+        if self.engaged and w_max < self._w_max:
+            self._cut_to(w_max)
+
+    def _cut_to(self, w_max: float) -> None:
+        """CUBIC's cut: the rate to beta times `w_max`, its curve back to `w_max` after K seconds."""
+        self._w_max = w_max
+        self._k = (w_max * (1 - CUBIC_BETA) / CUBIC_C) ** (1 / 3)
+        self._set_rate(w_max * CUBIC_BETA)
 
     def _set_rate(self, rate: float) -> None:
         rate = max(MIN_RATE, rate)
@@ -481,33 +539,46 @@ class AdaptivePace:
             return
         self.engaged = False
         self.rate = math.inf
-        self._measured, self._measure_bucket = -1.0, -math.inf
-        self.window = max(self.window, INITIAL_WINDOW, self.in_flight)
+        self._cut_measure = None
+
+    # -- the client-side throttle ---------------------------------------------------------------------------
+
+    def _restart_counts(self) -> None:
+        self._sends.clear()
+        self._refusals.clear()
+        self._local_refusals.clear()
+        self._refused_locally = False
+
+    def _may_throttle(self, now: float) -> bool:
+        """Whether the throttle would refuse some attempts now."""
+        refusals = self._refusals.value(now)
+        if refusals < PROVING_REFUSALS:  # fewer than prove a limit: the formula is meant for many
+            return False
+        sends = self._sends.value(now)
+        accepts = max(0.0, sends - refusals)
+        return sends + self._local_refusals.value(now) > THROTTLE_K * accepts
 
     def _throttled(self, now: float) -> bool:
-        """The client-side throttle's draw: True to refuse this attempt locally. (With fewer refusals than
-        prove a limit, a first 429 would refuse half the calls after it: the formula is meant for many.)"""
+        """The client-side throttle's draw: True to refuse this attempt locally."""
+        if now - self._last_refusal >= EVIDENCE_WINDOW:
+            return False
         refusals = self._refusals.value(now)
         if refusals < PROVING_REFUSALS:
             return False
-        accepts = self._accepts.value(now)
-        requests = accepts + refusals + self._local_refusals.value(now)
+        sends = self._sends.value(now)
+        accepts = max(0.0, sends - refusals)
+        requests = sends + self._local_refusals.value(now)
         reject = (requests - THROTTLE_K * accepts) / (requests + 1)
         return reject > 0 and self._rand() < reject
 
     # -- what users see -----------------------------------------------------------------------------------
-
-    @property
-    def proven(self) -> bool:
-        """Whether the answers since the last cut prove a rate limit (Page's CUSUM at `PROOF`)."""
-        return self._evidence >= PROOF
 
     def pause_left(self, now: float) -> float:
         """Seconds left of a pause that a Retry-After began (0 when none)."""
         return max(0.0, self._paused_until - now)
 
     def __repr__(self) -> str:
-        mode = f"paced at {self.rate:.3g}/s" if self.engaged else f"window {self.window:g}"
+        mode = f"paced at {self.rate:.3g}/s" if self.engaged else "open" if self.open else "not paced"
         return f"<AdaptivePace {mode}, {self.in_flight} in flight, {len(self.waiting)} waiting>"
 
 

@@ -12,7 +12,10 @@
   at once (google-api-core's rule), its `retry_after` saying when to come back.
 - Not when retries keep failing across calls: retries draw on a quota of 500 tokens, 5 a retry and 10 after
   a timeout, and an answer gives back what its retry took, or 1 (botocore's standard retry mode,
-  `botocore/retries/quota.py`); a dry quota means no retry.
+  `botocore/retries/quota.py`); a dry quota means no retry. The retry of a 429 takes nothing: a refused
+  call has no fault to repeat, and whether refused calls go again is the pace's and its client-side
+  throttle's to decide (`pace.py`), which space them out or refuse them when the API accepts nothing (one
+  burst over a rate limit would otherwise drain the quota, and calls that the pace would get through fail).
 - A stale connection (Go's `net/http` `shouldRetryRequest`): a request that failed on a reused pooled
   connection before any byte of an answer came is resent at once on a new connection, once per call and
   not counted, only when it is replayable (GET): a POST that was written may have been read, so it is
@@ -22,8 +25,8 @@
 from __future__ import annotations
 
 import email.utils
-import math
 import random
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -68,12 +71,14 @@ def parse_retry_after(headers: Mapping[str, str] | str | None, now: float | None
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
+# RFC 9110 (10.2.3): delay-seconds is digits; a decimal fraction is read too, as openai-python reads it.
+# Anything else (a sign, an exponent, Python's digit separators) is garbage, and the backoff applies.
+_DELAY = re.compile(r"\s*(\d+(?:\.\d+)?)\s*", re.ASCII)
+
+
 def _number(text: str) -> float | None:
-    try:
-        seconds = float(text.strip())
-    except ValueError:
-        return None
-    return seconds if math.isfinite(seconds) and seconds >= 0 else None
+    match = _DELAY.fullmatch(text)
+    return float(match[1]) if match else None
 
 
 @attrs.frozen
@@ -128,12 +133,15 @@ class RetryQuota:
         self.tokens = QUOTA_CAPACITY
         self._lock = threading.Lock()
 
-    def take(self, error: errors.BaseError) -> int:
-        """Take a retry's tokens for `error`: what was taken, or 0 when the quota cannot pay (no retry)."""
+    def take(self, error: errors.BaseError) -> int | None:
+        """Take a retry's tokens for `error`: what was taken (0 for a 429, which is free), or None when the
+        quota cannot pay (no retry)."""
+        if isinstance(error, errors.RateLimitError):
+            return 0
         cost = TIMEOUT_RETRY_COST if isinstance(error, errors.TimeoutError) else RETRY_COST
         with self._lock:
             if self.tokens < cost:
-                return 0
+                return None
             self.tokens -= cost
             return cost
 
