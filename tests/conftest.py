@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import importlib.util
 import os
 import re
 import socket
@@ -234,6 +235,8 @@ def _tinyproxy_command(folder: Path, port: int, log: Path, credentials: str | No
 
 
 def _proxy_py_command(folder: Path, port: int, log: Path, credentials: str | None) -> list[str]:
+    if importlib.util.find_spec("proxy") is None:
+        needs.missing("needs proxy.py from PyPI: the dev install brings it (pip install -e '.[dev]')")
     # proxy.py keeps its data (certificates, a cache) under ~/.proxy unless told otherwise: here, the test's folder.
     command = [sys.executable, "-m", "proxy", "--hostname", "127.0.0.1", "--port", str(port)]
     command += ["--num-workers", "1", "--num-acceptors", "1", "--log-file", str(log)]

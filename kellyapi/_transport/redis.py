@@ -33,7 +33,7 @@ try:
 except ImportError:  # pragma: no cover - the extra is not installed
     redis = None  # type: ignore[assignment]
 
-REDIS_TIMEOUT = 0.25  # seconds a Redis command may take before the limiter falls back to the in-process policy
+REDIS_TIMEOUT = 1.0  # seconds a Redis command (or connecting) may take: redis-rb's default timeouts
 RETRY_REDIS_AFTER = 5.0  # seconds the limiter keeps to the in-process policy after Redis failed
 
 logger = logging.getLogger("kellyapi")
