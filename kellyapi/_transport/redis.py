@@ -225,35 +225,6 @@ class RedisLimiter:
             self._warned = False
             logger.warning("Redis is back: calls share the fleet's pace again")
 
-    def _turn_arguments(self, max_wait_ms: float) -> list[float]:
-        constants = fleet.script_arguments()
-        return [
-            max(0.0, max_wait_ms),
-            self.max_rate,
-            constants["burst"],
-            constants["beta"],
-            constants["c"],
-            constants["floor"],
-            constants["idle"],
-            constants["lookahead"],
-        ]
-
-    def _refused_arguments(self, permit: _FleetPermit, retry_after: float | None, proven: bool) -> list[float | int]:
-        constants = fleet.script_arguments()
-        return [
-            permit.seq,
-            -1.0 if retry_after is None else retry_after * 1000,
-            1 if proven else 0,
-            self.max_rate,
-            constants["cap"],
-            constants["beta"],
-            constants["c"],
-            constants["floor"],
-            constants["idle"],
-            constants["burst"],
-            constants["infinity"],
-        ]
-
     # -- the protocol ----------------------------------------------------------------------------------------
 
     def turn(self, deadline: float, *, first: bool = False) -> object:
@@ -264,7 +235,7 @@ class RedisLimiter:
             while self._usable(deadline):
                 max_wait = (deadline - time.monotonic()) * 1000
                 try:
-                    answer = TURN.run(self._sync_client(), self._keys(), self._turn_arguments(max_wait))
+                    answer = TURN.run(self._sync_client(), self._keys(), fleet.turn_arguments(max_wait, self.max_rate))
                 except (redis.RedisError, OSError) as exc:
                     self._failed(exc)
                     break
@@ -284,7 +255,7 @@ class RedisLimiter:
         try:
             while self._usable(deadline):
                 max_wait = (deadline - time.monotonic()) * 1000
-                arguments = self._turn_arguments(max_wait)
+                arguments = fleet.turn_arguments(max_wait, self.max_rate)
                 try:
                     client = await self._async_client()
                     if client is None:
@@ -323,7 +294,8 @@ class RedisLimiter:
         self._local.report(permit.local, outcome, retry_after)
         if outcome == REFUSED and permit.seq != fleet.NOT_BOOKED:
             proven = self._local.pace.waves > waves  # this refusal completed the process's proof of a limit
-            self._send(REFUSED_SCRIPT, self._refused_arguments(permit, retry_after, proven))
+            retry_after_ms = None if retry_after is None else retry_after * 1000
+            self._send(REFUSED_SCRIPT, fleet.refused_arguments(permit.seq, retry_after_ms, proven, self.max_rate))
 
     def _send(self, script: _Script, arguments: list[Any]) -> None:
         """Run a script without making an async caller wait on Redis: on its event loop's side."""

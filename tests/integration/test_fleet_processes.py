@@ -23,42 +23,13 @@ KEYS = [f"{NAME}:{suffix}" for suffix in fleet.KEY_SUFFIXES]
 
 
 def _turn(client: redis.Redis, max_wait: float, max_rate: float) -> tuple[float, int, float]:
-    constants = fleet.script_arguments()
-    wait, seq, now = client.eval(
-        fleet.TURN_SCRIPT,
-        len(KEYS),
-        *KEYS,
-        max_wait,
-        max_rate,
-        constants["burst"],
-        constants["beta"],
-        constants["c"],
-        constants["floor"],
-        constants["idle"],
-        constants["lookahead"],
-    )
+    wait, seq, now = client.eval(fleet.TURN_SCRIPT, len(KEYS), *KEYS, *fleet.turn_arguments(max_wait, max_rate))
     return float(wait), int(seq), float(now)
 
 
 def _refused(client: redis.Redis, seq: int, retry_after_ms: float, proven: bool) -> float:
-    constants = fleet.script_arguments()
-    now = client.eval(
-        fleet.REFUSED_SCRIPT,
-        len(KEYS),
-        *KEYS,
-        seq,
-        retry_after_ms,
-        1 if proven else 0,
-        0,
-        constants["cap"],
-        constants["beta"],
-        constants["c"],
-        constants["floor"],
-        constants["idle"],
-        constants["burst"],
-        constants["infinity"],
-    )
-    return float(now)
+    arguments = fleet.refused_arguments(seq, None if retry_after_ms < 0 else retry_after_ms, proven, 0)
+    return float(client.eval(fleet.REFUSED_SCRIPT, len(KEYS), *KEYS, *arguments))
 
 
 @pytest.mark.parametrize("seed", range(4))

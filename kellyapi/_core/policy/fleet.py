@@ -210,15 +210,25 @@ return tostring(now)
 KEY_SUFFIXES = ("tat", "pause", "pace", "count")
 
 
-def script_arguments() -> dict[str, float]:
-    """The constants the scripts are given, from the in-process policy's own."""
-    return {
-        "burst": BURST_SECONDS,
-        "beta": CUBIC_BETA,
-        "c": CUBIC_C,
-        "floor": MIN_RATE,
-        "idle": IDLE_MS,
-        "cap": RETRY_AFTER_CAP * 1000,
-        "lookahead": LOOKAHEAD_MS,
-        "infinity": INFINITY,
-    }
+def turn_arguments(max_wait_ms: float, max_rate: float) -> list[float]:
+    """TURN_SCRIPT's ARGV, in its order: the call's longest wait, the fixed rate (0: learned) and the in-process
+    policy's own constants."""
+    return [max(0.0, max_wait_ms), max_rate, BURST_SECONDS, CUBIC_BETA, CUBIC_C, MIN_RATE, IDLE_MS, LOOKAHEAD_MS]
+
+
+def refused_arguments(seq: int, retry_after_ms: float | None, proven: bool, max_rate: float) -> list[float]:
+    """REFUSED_SCRIPT's ARGV, in its order: the refused start's number, its Retry-After (-1: none), whether the
+    pace was proven before it, the fixed rate (0: learned) and the in-process policy's own constants."""
+    return [
+        seq,
+        -1.0 if retry_after_ms is None else retry_after_ms,
+        1 if proven else 0,
+        max_rate,
+        RETRY_AFTER_CAP * 1000,
+        CUBIC_BETA,
+        CUBIC_C,
+        MIN_RATE,
+        IDLE_MS,
+        BURST_SECONDS,
+        INFINITY,
+    ]
