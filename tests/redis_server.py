@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from tests import needs
+
 REDIS_SERVER = shutil.which("redis-server") or (
     "/usr/bin/redis-server" if Path("/usr/bin/redis-server").exists() else None
 )
@@ -84,7 +86,7 @@ class RedisServer:
 def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
     """A running redis-server of this test's own."""
     if REDIS_SERVER is None:
-        pytest.skip("redis-server is not installed (Debian package redis-server)")
+        needs.debian_program("redis-server")  # skips naming the package (fails under --require-all)
     server = RedisServer(tmp_path)
     server.start()
     try:
