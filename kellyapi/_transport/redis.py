@@ -148,7 +148,6 @@ class RedisLimiter:
         # process alone (a max_rate is the fleet's, not each process's).
         self._local = ProcessLimiter()
         self._local.pace.fleet_paces = True
-        self._fleet_paced = False  # whether the fleet has paced this process's sends
         self._down_until = 0.0
         self._warned = False
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -209,9 +208,8 @@ class RedisLimiter:
         return now >= self._down_until and deadline - now > REDIS_TIMEOUT
 
     def _failed(self, exc: BaseException) -> None:
-        now = time.monotonic()
-        self._down_until = now + RETRY_REDIS_AFTER
-        self._local.pace.pace_alone(True, now)
+        self._down_until = time.monotonic() + RETRY_REDIS_AFTER
+        self._local.pace.fleet_paces = False
         if not self._warned:
             self._warned = True
             logger.warning(
@@ -221,16 +219,8 @@ class RedisLimiter:
                 RETRY_REDIS_AFTER,
             )
 
-    def _recovered(self, fleet_rate: float) -> None:
-        """Redis answered, with the rate the fleet paces at: the fleet paces this process, unless the fleet has
-        no rate although it paced this process before (Redis restarted empty, or its keys expired): the process
-        then keeps to the pace it learnt from its own refusals, if recent, until the fleet learns the limit
-        again, instead of bursting into the API with every other process."""
-        if fleet_rate > 0:
-            self._fleet_paced = True
-            self._local.pace.pace_alone(False, time.monotonic())
-        elif fleet_rate == 0:
-            self._local.pace.pace_alone(self._fleet_paced, time.monotonic())
+    def _recovered(self) -> None:
+        self._local.pace.fleet_paces = True
         if self._warned:
             self._warned = False
             logger.warning("Redis is back: calls share the fleet's pace again")
@@ -287,7 +277,7 @@ class RedisLimiter:
     def _fleet_turn(self, permit: _FleetPermit, answer: Any, max_wait: float) -> float:
         """Read the fleet's answer: the seconds to sleep, after which the attempt goes if it was booked (else
         it asks again); RateLimitError when the wait ends past the deadline."""
-        self._recovered(float(answer[3]))
+        self._recovered()
         wait, seq = float(answer[0]), int(answer[1])
         if wait > max_wait:
             raise errors.RateLimitError(

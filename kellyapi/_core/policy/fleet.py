@@ -31,7 +31,6 @@ INFINITY = 1e308  # (Lua has no literal for it; a rate above any real one)
 IDLE_MS = 10 * 60 * 1000  # keys expire after ten minutes without use
 LOOKAHEAD_MS = BURST_SECONDS * 1000  # a send is booked at most a burst ahead
 NOT_BOOKED = -1  # the number `turn` gives a send it did not book
-UNKNOWN_RATE = -1.0  # the rate `turn` gives during a pause, which it answers before working the rate out
 
 
 @attrs.define
@@ -67,12 +66,11 @@ def fleet_rate(state: FleetState, now_ms: float, max_rate: float) -> float:
     return max(MIN_RATE, float(CUBIC_C * (elapsed - k) ** 3 + state.w_max))
 
 
-def turn(state: FleetState, now_ms: float, max_wait_ms: float, max_rate: float) -> tuple[float, int, float]:
-    """Book a send: the milliseconds to wait, its number (`NOT_BOOKED`: wait, then ask again) and the rate
-    the fleet paces at (0: none learnt, all go at once; `UNKNOWN_RATE` during a pause). A pause, a wait past
-    `max_wait_ms` (the caller raises) or past the lookahead is not booked."""
+def turn(state: FleetState, now_ms: float, max_wait_ms: float, max_rate: float) -> tuple[float, int]:
+    """Book a send: the milliseconds to wait, and its number (`NOT_BOOKED`: wait, then ask again). A pause, a
+    wait past `max_wait_ms` (the caller raises) or past the lookahead is not booked."""
     if state.paused_until is not None and state.paused_until > now_ms:
-        return state.paused_until - now_ms, NOT_BOOKED, UNKNOWN_RATE
+        return state.paused_until - now_ms, NOT_BOOKED
     if state.w_max is None and (state.last_ms is None or now_ms - state.last_ms > BURST_SECONDS * 1000):
         state.since_seq, state.since_ms, state.refused = state.seq, now_ms, 0
     rate = fleet_rate(state, now_ms, max_rate)
@@ -83,14 +81,14 @@ def turn(state: FleetState, now_ms: float, max_wait_ms: float, max_rate: float) 
         tolerance = max(BURST_SECONDS * 1000, interval) - interval
         wait = max(0.0, tat - tolerance - now_ms)
         if wait > max_wait_ms:
-            return wait, NOT_BOOKED, rate
+            return wait, NOT_BOOKED
         if wait > LOOKAHEAD_MS:
-            return wait - LOOKAHEAD_MS, NOT_BOOKED, rate
+            return wait - LOOKAHEAD_MS, NOT_BOOKED
         state.tat = tat + interval
     seq = state.seq
     state.seq += 1
     state.last_ms = now_ms
-    return wait, seq, rate
+    return wait, seq
 
 
 def _measured(state: FleetState) -> float:
@@ -132,7 +130,7 @@ local now = t[1] * 1000 + t[2] / 1000
 local max_wait, max_rate, burst, beta, c, floor, idle, lookahead = tonumber(ARGV[1]), tonumber(ARGV[2]),
   tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
 local paused = tonumber(redis.call('GET', KEYS[2]) or '0')
-if paused > now then return {tostring(paused - now), '-1', tostring(now), '-1'} end
+if paused > now then return {tostring(paused - now), '-1', tostring(now)} end
 local count = redis.call('HMGET', KEYS[4], 'seq', 'last_ms')
 local seq = tonumber(count[1] or '0')
 local pace = redis.call('HMGET', KEYS[3], 'w_max', 'cut')
@@ -153,13 +151,13 @@ if rate > 0 then
   local tat = math.max(tonumber(redis.call('GET', KEYS[1]) or tostring(now)), now)
   local tolerance = math.max(burst * 1000, interval) - interval
   wait = math.max(0, tat - tolerance - now)
-  if wait > max_wait then return {tostring(wait), '-1', tostring(now), tostring(rate)} end
-  if wait > lookahead then return {tostring(wait - lookahead), '-1', tostring(now), tostring(rate)} end
+  if wait > max_wait then return {tostring(wait), '-1', tostring(now)} end
+  if wait > lookahead then return {tostring(wait - lookahead), '-1', tostring(now)} end
   redis.call('SET', KEYS[1], tostring(tat + interval), 'PX', idle)
 end
 redis.call('HSET', KEYS[4], 'seq', tostring(seq + 1), 'last_ms', tostring(now))
 redis.call('PEXPIRE', KEYS[4], idle)
-return {tostring(wait), tostring(seq), tostring(now), tostring(rate)}
+return {tostring(wait), tostring(seq), tostring(now)}
 """
 
 REFUSED_SCRIPT = """

@@ -268,25 +268,6 @@ class AdaptivePace:
             woken = self._after_answer(now)
         _wake(woken)
 
-    def pace_alone(self, alone: bool, now: float) -> None:
-        """For a fleet's limiter: pace this process's own sends while the fleet's shared pace is gone (its
-        store down, or its state lost), at the rate the process learnt from its own refusals if it learnt one
-        within the evidence window; or leave the pacing to the fleet again."""
-        woken: list[Callable[[], object]] = []
-        with self._lock:
-            self.fleet_paces = not alone
-            if alone and not self.engaged and self._w_max > 0 and now - self._last_refusal <= EVIDENCE_WINDOW:
-                self.engaged = True
-                self.open = False
-                self._set_rate(CUBIC_C * (now - self._last_cut - self._k) ** 3 + self._w_max)
-                # The fleet's pace kept the API's bucket at its limit, empty: no burst to begin with.
-                self._theoretical = max(self._theoretical, now + BURST_SECONDS)
-            elif not alone and self.engaged and self.max_rate is None:
-                self.engaged = False
-                self.rate = math.inf
-                woken = self._after_answer(now)
-        _wake(woken)
-
     # -- asking for a turn -------------------------------------------------------------------------------
 
     def acquire(self, now: float, first: bool = True) -> tuple[Turn, float]:
@@ -524,9 +505,7 @@ class AdaptivePace:
             math.inf if first else self.rate,
         )
         self._delivery = _Delivery(self._cut_seq + 1, now)
-        if self.fleet_paces:  # a fleet's shared pace does the pacing: this process's rate is kept for when
-            self._cut_to(self._cut_measure.rate())  # that pace is gone (see `pace_alone`)
-        else:
+        if not self.fleet_paces:  # (a fleet's shared pace does the pacing)
             if first:
                 self._restart_counts()  # a limit found: what was accepted before it says nothing of now
             self._cut_to(self._cut_measure.rate())
@@ -542,7 +521,7 @@ class AdaptivePace:
         assert measure is not None
         measure.refused += 1
         w_max = measure.rate()
-        if (self.engaged or self.fleet_paces) and w_max < self._w_max:
+        if self.engaged and w_max < self._w_max:
             self._cut_to(w_max)
 
     def _cut_to(self, w_max: float) -> None:
