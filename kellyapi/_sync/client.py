@@ -32,11 +32,11 @@ from kellyapi._core.policy.limiter import (
     REFUSED,
     Limiter,
     ProcessLimiter,
-    fleet_limiter_from_environment,
 )
 from kellyapi._core.policy.retry import QUOTA_CAPACITY, RetryQuota
 from kellyapi._core.raw import RawResponse
 from kellyapi._core.response import decode_json, decode_result, error_for_response
+from kellyapi._transport import fleet_limiter_from_environment
 from kellyapi._transport.urllib3 import SyncSessionArg, SyncTransport
 
 ClientT = TypeVar("ClientT", bound="SyncClient")

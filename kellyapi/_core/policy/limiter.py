@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
-import os
 import threading
 import time
 from collections.abc import Iterator
@@ -141,14 +140,3 @@ class _LoopWaker:
 
     async def wait(self, seconds: float) -> None:
         await asyncio.wait({self._woken}, timeout=seconds)
-
-
-def fleet_limiter_from_environment(max_rate: float | None) -> Limiter | None:
-    """A `RedisLimiter` on KELLY_REDIS_URL when it is set (every client of the process then shares the
-    fleet's pace without a code change), else None."""
-    url = os.environ.get(REDIS_URL_ENV)
-    if not url:
-        return None
-    from kellyapi._transport.redis import RedisLimiter  # redis-py, an extra: loaded only when asked for
-
-    return RedisLimiter(url, max_rate=max_rate)
