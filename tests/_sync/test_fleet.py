@@ -26,6 +26,8 @@ def test_a_retry_after_one_client_sees_pauses_another(
         # its process's policy rather than risk a slow Redis answer past its deadline.
         with pytest.raises(errors.RateLimitError):
             first.llm("refused", timeout=2)
+        # A limiter tells Redis of a refusal beside its caller, who does not wait for it; closing it waits.
+        one.close()
         with pytest.raises(errors.RateLimitError) as paused:
             second.sd_models(timeout=2)  # another client, as another process would be
         assert paused.value.attempts == 0, "not sent: the fleet is paused"
