@@ -108,6 +108,8 @@ class AsyncClient:
             )
         self._use_limiter(limiter)
         self._transport = AsyncTransport(session, self._config.max_response_bytes, self._config.network)
+        if self._pace is not None and self._transport.max_connections is not None:
+            self._pace.max_in_flight = min(self._pace.max_in_flight, self._transport.max_connections)
         self._quota = RetryQuota()
 
     def _use_limiter(self, limiter: Limiter) -> None:

@@ -33,6 +33,8 @@ from kellyapi._transport.session import session_source
 
 ResultT = TypeVar("ResultT")
 
+CONNECTIONS = 100  # aiohttp's default connector limit: requests beyond it wait in the pool's queue
+
 # The private parts of aiohttp and asyncio used here (see hooks.py), each behind one check:
 _AIOHTTP = version_of(aiohttp.__version__)
 # BaseConnector._factory (an attribute since aiohttp 3.0) makes each connection's protocol, and aiohttp reads
@@ -205,7 +207,9 @@ def _abort(session: aiohttp.ClientSession, handed_out_before: int) -> _WatchedHa
 
 def _owned_session_factory(network: Network) -> Callable[[], aiohttp.ClientSession]:
     def make() -> aiohttp.ClientSession:
-        connector = _GuardedConnector(ssl=network.ssl_context if network.ssl_context is not None else True)
+        connector = _GuardedConnector(
+            limit=CONNECTIONS, ssl=network.ssl_context if network.ssl_context is not None else True
+        )
         session = aiohttp.ClientSession(connector=connector)
         # aiohttp silently resends a GET that failed on a reused connection; the client does that itself,
         # for every method and logged as an attempt, so the server never sees a send the SDK did not log.
@@ -401,6 +405,9 @@ def _form_data(parts: tuple[FormPart, ...]) -> aiohttp.FormData:
 class AsyncTransport:
     """Sends requests with aiohttp; owns one pooled session per event loop unless the caller lends one."""
 
+    max_connections: int | None
+    """The most requests sent at once (the pool's size): more wait in its queue. None: a session of yours."""
+
     def __init__(
         self,
         session: AsyncSessionArg | None = None,
@@ -409,6 +416,7 @@ class AsyncTransport:
     ) -> None:
         network = network or Network()
         self._source = session_source(session, aiohttp.ClientSession, _owned_session_factory(network))
+        self.max_connections = CONNECTIONS if self._source.make_owned is not None else None
         self._max_response_bytes = max_response_bytes
         self._read_at_once = min(DECODE_ABOVE, max_response_bytes)  # a body this small is read in one go
         self._pools: dict[asyncio.AbstractEventLoop, _LoopPool] = {}

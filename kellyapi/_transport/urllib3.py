@@ -328,6 +328,10 @@ def _upload(body: StreamedBody, attempt: Attempt) -> Iterator[bytes]:
 class SyncTransport:
     """Sends requests with urllib3; urllib3's own retries and redirects are off, the client's policy decides."""
 
+    max_connections: int | None = None
+    """The most requests sent at once: None, as the pool opens a connection for each request beyond its size
+    rather than queue it (urllib3's `block=False`), and only the caller's threads bound them."""
+
     def __init__(
         self,
         session: SyncSessionArg | None = None,

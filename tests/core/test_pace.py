@@ -17,6 +17,8 @@ from kellyapi._core.policy.pace import (
     CUBIC_BETA,
     EVIDENCE_WINDOW,
     FAILED,
+    INITIAL_ROUND_TRIP,
+    INITIAL_WINDOW,
     MIN_RATE,
     REFUSED,
     AdaptivePace,
@@ -37,20 +39,85 @@ def burst(pace: AdaptivePace, count: int, now: float) -> list[int]:
     return [pace.sent_open(now) for _ in range(count)]
 
 
-def test_a_new_client_sends_every_call_at_once_as_with_no_controller() -> None:
+def past_its_start(now: float = 0.0, **options: float) -> AdaptivePace:
+    """A pace whose slow start is over (its first call accepted, nothing waiting): open."""
+    pace = AdaptivePace(**options)  # type: ignore[arg-type]
+    pace.release(go(pace, now), now, ACCEPTED)
+    assert pace.open and not pace.starting
+    return pace
+
+
+def test_a_new_client_starts_with_a_window_that_grows_by_each_accepted_call() -> None:
+    """TCP's slow start: a few calls at once, one more for each accepted; a refusal takes its own slot away."""
     pace = AdaptivePace()
-    assert pace.open, "nothing to decide"
-    turns = [go(pace, 0.0) for _ in range(1000)]
-    assert pace.in_flight == 1000 and not pace.waiting
+    assert not pace.open and pace.starting
+    first = [go(pace, 0.0) for _ in range(INITIAL_WINDOW)]
+    more, wait = pace.acquire(0.0)
+    assert wait == pytest.approx(INITIAL_ROUND_TRIP), "the window is full until an answer, or a round trip"
+    pace.release(first[0], 0.01, ACCEPTED)  # its slot back, and one more: two may go
+    assert pace.ready(more, 0.01) == 0.0
+    another = go(pace, 0.01)
+    assert pace.round_trip == pytest.approx(0.01)
+    waiting, wait = pace.acquire(0.01)
+    assert wait > 0
+    pace.release(first[1], 0.01, REFUSED)  # a refusal gives no slot back
+    # full until the oldest call unanswered counts as accepted: RFC 6298's 3 round trips after it went
+    assert pace.ready(waiting, 0.01) == pytest.approx(3 * 0.01 - 0.01)
+    for turn in [*first[2:], more, another, waiting]:
+        pace.release(turn, 0.02, ACCEPTED)
+    assert not pace.engaged
+
+
+def test_a_call_unanswered_after_a_round_trip_counts_as_accepted() -> None:
+    """A refusal comes back within a round trip; calls that take seconds of work do not hold the start back."""
+    pace = AdaptivePace()
+    sent = [go(pace, 0.0) for _ in range(INITIAL_WINDOW)]
+    starts: list[float] = []
+    now = 0.0
+    while len(starts) < 200:  # nothing answered: the window doubles each round trip, whatever the calls take
+        turn, wait = pace.acquire(now)
+        if wait:
+            pace.release(turn, now)
+            now += wait
+            continue
+        sent.append(turn)
+        starts.append(now)
+    assert now <= INITIAL_ROUND_TRIP * math.ceil(math.log2(200 / INITIAL_WINDOW) + 1)
+    for turn in sent:
+        pace.release(turn, now + 2.0, ACCEPTED)
+
+
+def test_the_start_ends_once_every_waiting_call_has_gone_and_begins_again_after_an_idle_second() -> None:
+    pace = AdaptivePace()
+    turns = [go(pace, 0.0) for _ in range(3)]
     for turn in turns:
-        pace.release(turn, 2.0, ACCEPTED)
-    assert pace.open and not pace.engaged
+        pace.release(turn, 0.3, ACCEPTED)
+    assert pace.open and not pace.starting and not pace.engaged
+    burst(pace, 50, 0.5)  # within the second: the burst goes at once, as with no controller
+    assert pace.open
+    pace.sent_open(2.0)  # after an idle second the API's bucket has refilled: what it accepts is unknown again
+    assert not pace.open and pace.starting
+
+
+def test_the_start_takes_no_more_calls_than_the_connections_carry() -> None:
+    """A call that waited in the connection pool's queue would reach the API later than the pace believes."""
+    pace = AdaptivePace()
+    pace.max_in_flight = 2
+    turns = [go(pace, 0.0) for _ in range(2)]
+    third, wait = pace.acquire(0.0)
+    assert wait == math.inf, "until a connection is free"
+    woken: list[int] = []
+    pace.wait_on(third, functools.partial(woken.append, 1))
+    pace.release(turns[0], 0.5, ACCEPTED)
+    assert woken == [1] and pace.ready(third, 0.5) == 0.0
+    for turn in (turns[1], third):
+        pace.release(turn, 0.6, ACCEPTED)
 
 
 def test_random_shedding_answered_in_any_order_keeps_the_pace_open() -> None:
     """A 429 comes back before accepted calls sent before it, and a burst's 429s in any order."""
     shed = random.Random(3)
-    pace = AdaptivePace()
+    pace = past_its_start()
     now = 0.0
     for _ in range(20):  # bursts of 300 calls, 5 % shed, the refusals answered shuffled
         seqs = burst(pace, 300, now)
@@ -63,12 +130,12 @@ def test_random_shedding_answered_in_any_order_keeps_the_pace_open() -> None:
 
 
 def test_a_burst_over_a_limit_is_cut_once_to_the_rate_the_api_accepted() -> None:
-    """200 calls at once against a bucket of 20 a second: 180 refusals, in any order, engage the pace once, at
-    beta times the 20 a second the API accepted (TCP Westwood's delivered rate: its bucket, full, let 20
-    through at once, a second's worth)."""
-    pace = AdaptivePace()
+    """A first call, then 200 at once against a bucket of 20 a second: 180 refusals, in any order, engage the
+    pace once, at beta times the 20 a second the API accepted (TCP Westwood's delivered rate: its bucket,
+    full, let 20 through at once, a second's worth, besides the first call)."""
+    pace = past_its_start()
     seqs = burst(pace, 200, 0.0)
-    refused = seqs[20:]
+    refused = seqs[19:]
     random.Random(1).shuffle(refused)
     for seq in refused:
         pace.open_done(seq, 0.01, REFUSED)
@@ -78,8 +145,8 @@ def test_a_burst_over_a_limit_is_cut_once_to_the_rate_the_api_accepted() -> None
 
 
 def test_a_later_wave_cuts_to_what_the_api_accepted_since_the_last_cut() -> None:
-    pace = AdaptivePace(rand=lambda: 1.0)
-    for seq in burst(pace, 40, 0.0)[20:]:
+    pace = past_its_start(rand=lambda: 1.0)  # type: ignore[arg-type]
+    for seq in burst(pace, 40, 0.0)[19:]:
         pace.open_done(seq, 0.01, REFUSED)
     first = pace.rate
     assert first == pytest.approx(CUBIC_BETA * 20 / (0.01 + BURST_SECONDS))
@@ -93,7 +160,8 @@ def test_a_later_wave_cuts_to_what_the_api_accepted_since_the_last_cut() -> None
     for turn in sent[5:]:
         pace.release(turn, now, REFUSED)
     assert pace.waves == 2
-    assert pace.rate == pytest.approx(max(MIN_RATE, CUBIC_BETA * 5 / (now - 0.01))), "Westwood, not beta of 14"
+    # Westwood, not beta of 14; and RFC 8312's fast convergence, as the API accepts less than at the last cut
+    assert pace.rate == pytest.approx(max(MIN_RATE, CUBIC_BETA * (1 + CUBIC_BETA) / 2 * 5 / (now - 0.01)))
 
 
 def test_paced_calls_are_spaced_by_the_rate_one_per_turn_first_come_first_served() -> None:
@@ -190,11 +258,10 @@ def test_a_refusal_at_the_slowest_pace_without_retry_after_fails_the_calls_waiti
     """The API accepted nothing, even at the floor, and said nothing of when: a used-up quota. The calls
     waiting for a turn fail now instead of a couple of seconds each."""
     pace = AdaptivePace(rand=lambda: 1.0)
-    for seq in burst(pace, 10, 0.0):
-        pace.open_done(seq, 0.01, REFUSED)
+    now = answer_in_order(pace, [REFUSED] * 5, 0.0, 0.01)
     assert pace.engaged and pace.rate == MIN_RATE, "nothing delivered: paced at the floor"
-    probe, wait = pace.acquire(0.02, first=False)
-    now = 0.02 + wait
+    probe, wait = pace.acquire(now, first=False)
+    now += wait
     assert pace.ready(probe, now) == 0.0
     waiting = [pace.acquire(now, first=False)[0] for _ in range(5)]
     woken: list[int] = []
@@ -209,8 +276,9 @@ def test_a_refusal_with_retry_after_at_the_slowest_pace_lets_the_calls_wait() ->
     """An API over a rate limit says when to come back: one client of many on a limit, which got nothing
     through in a burst, waits for its probe rather than fail its calls."""
     pace = AdaptivePace(rand=lambda: 1.0)
-    for seq in burst(pace, 10, 0.0):
-        pace.open_done(seq, 0.01, REFUSED, retry_after=1.0)
+    for turn in [go(pace, 0.0) for _ in range(INITIAL_WINDOW)]:
+        pace.release(turn, 0.01, REFUSED, retry_after=1.0)
+    assert pace.engaged and pace.rate == MIN_RATE
     probe, wait = pace.acquire(1.5, first=False)
     now = 1.5 + wait
     assert pace.ready(probe, now) == 0.0

@@ -5,11 +5,14 @@ many clients on one limit, cancellations at random points), not one scenario. Se
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 
 import pytest
 
 from kellyapi import errors
+from kellyapi._core.policy.pace import INITIAL_ROUND_TRIP, INITIAL_WINDOW
+from kellyapi._transport.aiohttp import CONNECTIONS
 from tests.simulation.virtual_api import (
     Quota,
     Run,
@@ -51,10 +54,9 @@ def test_random_shedding_never_engages_the_pace() -> None:
     assert not run_virtual(main), "5 % of 429s at random prove no limit"
 
 
-def refused_after_the_first_wave(run: Run, first_wave: float) -> float:
-    """The share of requests refused, past the calls of the first burst that the API's own burst refused (a
-    client with no evidence of a limit sends them all at once, as with no controller)."""
-    return (run.log.refused - first_wave) / (run.requests - first_wave)
+def refused(run: Run) -> float:
+    """The share of requests the API refused."""
+    return run.log.refused / run.requests
 
 
 @pytest.mark.parametrize("rate", [5.0, 20.0, 80.0])
@@ -66,7 +68,8 @@ def test_under_a_token_bucket_calls_get_through_near_the_limit(rate: float, retr
     ideal = max((calls - rate) / rate + latency, calls / 200 * latency)
     assert len(run.failed) <= 0.02 * calls, "a call fails only when refused on all three attempts"
     assert run.seconds <= 1.2 * ideal
-    assert refused_after_the_first_wave(run, first_wave=200 - rate) <= 0.12
+    # The slow start spares the burst: what is refused is a window's overshoot and the pace's probes.
+    assert refused(run) <= 0.12
 
 
 @pytest.mark.parametrize("workers", [200, 32])
@@ -75,22 +78,20 @@ def test_the_reference_bucket_meets_its_targets(workers: int) -> None:
     run = run_clients(TokenBucket(20, latency=0.3), calls=200, concurrency=workers)
     assert run.failed == []
     assert run.seconds <= 1.15 * ((200 - 20) / 20 + 0.3)
-    assert refused_after_the_first_wave(run, first_wave=workers - 20) <= 0.05
+    assert refused(run) <= 0.10
 
 
-@pytest.mark.parametrize("latency", [0.3, 2.0, 10.0])
-def test_a_healthy_api_is_never_slower_than_with_no_controller(latency: float) -> None:
-    """Calls that take seconds, as an LLM's or an image model's do, all at once: the pace decides nothing."""
-    run = run_clients(Server(latency=latency, jitter=0.3, seed=1), calls=300, concurrency=300, timeout=3 * latency)
-    base = run_clients(
-        Server(latency=latency, jitter=0.3, seed=1),
-        calls=300,
-        concurrency=300,
-        timeout=3 * latency,
-        adaptive_rate=False,
-    )
+@pytest.mark.parametrize("calls", [100, 2000])
+@pytest.mark.parametrize("latency", [0.01, 0.3, 2.0, 10.0])
+def test_against_a_healthy_api_a_burst_costs_only_the_start(latency: float, calls: int) -> None:
+    """Calls that take seconds, as an LLM's or an image model's do, all at once: the start's window reaches
+    the connections the client has within a few round trips, then the pace decides nothing."""
+    options = {"calls": calls, "timeout": max(60.0, 30 * latency)}
+    run = run_clients(Server(latency=latency, jitter=0.3, seed=1), **options)  # type: ignore[arg-type]
+    base = run_clients(Server(latency=latency, jitter=0.3, seed=1), adaptive_rate=False, **options)  # type: ignore[arg-type]
     assert run.failed == base.failed == []
-    assert run.seconds == pytest.approx(base.seconds, rel=0.01)
+    doublings = math.ceil(math.log2(CONNECTIONS / INITIAL_WINDOW))
+    assert run.seconds <= base.seconds + doublings * INITIAL_ROUND_TRIP
 
 
 @pytest.mark.parametrize("retry_after", [None, 1.0], ids=["no Retry-After", "Retry-After 1"])
@@ -135,9 +136,9 @@ def test_independent_clients_on_one_limit_get_their_calls_through(clients: int) 
     run = run_clients(TokenBucket(20, latency=0.3, seed=2), clients=clients, calls=calls, concurrency=calls)
     total = clients * calls
     assert len(run.failed) <= 0.05 * total
-    # Each client's first burst goes at once, as with no controller; after it, the clients' paces keep the
-    # refusals under one per accepted call.
-    assert refused_after_the_first_wave(run, first_wave=total - 20) <= 0.5
+    # Each client's start overshoots the API's burst by its window at most; the paces keep the refusals under
+    # one per accepted call (the SRE book's bound), and a few clients far under.
+    assert refused(run) <= (0.12 if clients == 4 else 0.5)
     assert run.seconds <= 1.3 * ((total - 20) / 20 + 0.3)
 
 
@@ -146,7 +147,8 @@ def test_calls_cancelled_at_random_points_leave_the_pace_idle(seed: int) -> None
     chance = random.Random(seed)
 
     async def main() -> None:
-        server = TokenBucket(10, latency=0.2, seed=seed)
+        limit = 10.0
+        server = TokenBucket(limit, latency=0.2, seed=seed)
         api = model_client(server)
         tasks = [asyncio.ensure_future(api.llm(f"call {index}")) for index in range(30)]
         for task in tasks:
@@ -162,6 +164,8 @@ def test_calls_cancelled_at_random_points_leave_the_pace_idle(seed: int) -> None
         started = loop.time()
         results = await asyncio.gather(*(api.llm("after") for _ in range(20)))
         assert results == ["ok"] * 20
-        assert loop.time() - started <= 2
+        # The pace learnt the 10 a second the API accepted, and keeps to it until the API proves faster: 20
+        # calls take two seconds at it, and the start's round trip at most besides.
+        assert loop.time() - started <= 20 / limit + 0.5
 
     run_virtual(main)

@@ -24,6 +24,7 @@ from kellyapi import KellyAPI, errors
 from kellyapi._async import client as client_module
 from kellyapi._core.http import Request, Response
 from kellyapi._core.policy import limiter as limiter_module
+from kellyapi._transport.aiohttp import CONNECTIONS
 
 ANSWER = b'{"message": "ok"}'
 JSON = {"content-type": "application/json"}
@@ -175,18 +176,32 @@ class Quota(Server):
 
 
 class ModelTransport:
-    """The transport's seam, answered by a model server after its latency; no socket."""
+    """The transport's seam, answered by a model server after its latency; no socket. As the real async
+    transport, it has at most `max_connections` requests in flight, the others waiting for a connection
+    within their timeout."""
+
+    max_connections = CONNECTIONS
 
     def __init__(self, server: Server) -> None:
         self.server = server
+        self._connections = asyncio.Semaphore(self.max_connections)
 
     async def send(self, request: Request, timeout: float, fresh_connection: bool = False) -> Response:
         loop = asyncio.get_running_loop()
-        status, headers, took = self.server.answer(loop.time())
-        if took > timeout:
-            await asyncio.sleep(timeout)
-            raise request.timed_out(timeout)
-        await asyncio.sleep(took)
+        asked = loop.time()
+        try:
+            await asyncio.wait_for(self._connections.acquire(), timeout)
+        except asyncio.TimeoutError:
+            raise request.timed_out(timeout) from None
+        try:
+            timeout -= loop.time() - asked
+            status, headers, took = self.server.answer(loop.time())
+            if took > timeout:
+                await asyncio.sleep(timeout)
+                raise request.timed_out(timeout)
+            await asyncio.sleep(took)
+        finally:
+            self._connections.release()
         body = ANSWER if status == 200 else b'{"detail": "Too Many Requests"}'
         return Response(status, {**JSON, **headers}, body)
 

@@ -47,9 +47,11 @@ class Limiter(Protocol):
 
 
 def _waits(pace: AdaptivePace, turn: Turn, wait: float, deadline: float) -> Iterator[float]:
-    """The waits before `turn` may go, for a blocking or an async driver: seconds to sleep, or infinity for
-    "until woken" (register with `pace.wait_on` first). Raises RateLimitError when no turn comes in time, at
-    once when the wait is known to end past the deadline (google-api-core's rule: never sleep past it)."""
+    """The waits before `turn` may go, for a blocking or an async driver: seconds to wait at most, woken sooner
+    when the turn may go (register with `pace.wait_on` first), or infinity for "until woken". Raises
+    RateLimitError when no turn comes in time, at once when the wait is known to end past the deadline
+    (google-api-core's rule: never sleep past it), and when the turn leaves less time than the API takes to
+    answer at its fastest (the attempt could only time out)."""
     while wait:
         now = time.monotonic()
         if wait == math.inf and now >= deadline:
@@ -60,6 +62,11 @@ def _waits(pace: AdaptivePace, turn: Turn, wait: float, deadline: float) -> Iter
             )
         yield wait
         wait = pace.ready(turn, time.monotonic())
+        if not wait and not turn.local_refusal and deadline - time.monotonic() < pace.round_trip:
+            raise errors.RateLimitError(
+                f"no time left to send: the pace the API accepts took this call's timeout ({pace!r})",
+                retry_after=pace.round_trip,
+            )
     if turn.local_refusal:
         raise errors.RateLimitError(
             "not sent: the API refused most of this client's recent calls with 429 (or all of them at the"
@@ -81,12 +88,9 @@ class ProcessLimiter:
             return turn
         try:
             for seconds in _waits(self.pace, turn, wait, deadline):
-                if seconds != math.inf:
-                    time.sleep(seconds)
-                    continue
                 woken = threading.Event()
                 if self.pace.wait_on(turn, woken.set):
-                    woken.wait(deadline - time.monotonic())
+                    woken.wait(min(seconds, deadline - time.monotonic()))
         except BaseException:
             self.pace.release(turn, time.monotonic())
             raise
@@ -99,12 +103,9 @@ class ProcessLimiter:
             return turn
         try:
             for seconds in _waits(self.pace, turn, wait, deadline):
-                if seconds != math.inf:
-                    await asyncio.sleep(seconds)
-                    continue
                 waker = _LoopWaker()
                 if self.pace.wait_on(turn, waker.wake):
-                    await waker.wait(deadline - time.monotonic())
+                    await waker.wait(min(seconds, deadline - time.monotonic()))
         except BaseException:
             self.pace.release(turn, time.monotonic())
             raise

@@ -2,24 +2,41 @@
 
 Each mechanism is a published one, with its published constants:
 
-- **Off until the API refuses** (botocore's adaptive retry mode: "off until the first throttle"). A client
-  with no reason to pace sends every call at once, as with no controller: the pace is `open`, and a call
-  only takes a number (`sent_open`), so that a later refusal can be weighed in the order the calls went,
-  and reports its answer only if it was not accepted (`open_done`). A burst against an API already at its
-  limit costs one wave of refusals, which the retries then send at the pace learnt from it. (A slow start,
-  as TCP's, would spare that wave, but makes every burst wait a round trip per doubling, and against an API
-  whose calls take seconds that costs more than a wave of 429s, answered at once.)
+- **Off until the API refuses** (botocore's adaptive retry mode: "off until the first throttle"). Nothing is
+  paced before a refusal. Past its start (below), a client with no reason to pace sends every call at once,
+  as with no controller: the pace is `open`, and a call only takes a number (`sent_open`), so that a later
+  refusal can be weighed in the order the calls went, and reports its answer only if it was not accepted
+  (`open_done`).
+- **A slow start** (TCP's, RFC 5681 section 3.1, from the standard's initial window of 4, RFC 3390). A client
+  that begins sending, or sends again after an idle second (RFC 5681 section 4.1's restart after idle: the
+  API's bucket has refilled, and what it accepts is unknown again), has at most `window` calls awaiting
+  their verdict; the window grows by one for each call accepted, doubling every round trip, and a refused
+  call gives no slot back (as a lost segment keeps its place in TCP's flight). A refusal comes back within a
+  round trip, while an accepted call may take seconds of work: a call unanswered after RFC 6298's
+  retransmission timeout (3 round trips) counts as accepted. The round trip is the fastest answer yet, and
+  before any, quiche's initial estimate (100 ms), which is also the longest a call is taken to need: so a
+  burst against an API already at its limit costs the refusals of a window, not of the whole burst, and
+  against a healthy API the window reaches the connections the client has (100) within 5 doublings, half a
+  second at most, whatever its calls take. Sends in the start are spread over the round trip (RFC 9002
+  section 7.7's pacing, 1.25 windows a round trip), so that the refusal of the first call over a limit comes
+  back before the rest of its window has gone. The start ends once every waiting call has gone, or when a
+  limit is proven (pacing takes over).
 - **Evidence** (the Google SRE book, "Handling Overload"). The refusals are weighed in the order their
   calls went, the calls between them counted as accepted, by Page's CUSUM test between the book's two
   multipliers: an API that refuses one call in eleven (K = 1.1, what a client tolerates) against one that
   refuses every other call (K = 2, a client over its limit). An API that sheds a few percent of calls at
-  random proves nothing, and the client stays open; five refusals in a row prove a limit.
+  random proves nothing, and the client stays open; five refusals in a row prove a limit. So does one 429
+  with a `Retry-After`: the API's own word that the client went over a limit (RFC 6585's 429 "MAY include a
+  Retry-After header indicating how long to wait"), where a shed call's 429 says nothing of when.
 - **Pacing** (botocore's adaptive retry mode, `botocore/retries/adaptive.py` and `cubic.py`). Engaged, sends
   are spaced by a token bucket (GCRA) at `rate` calls a second holding a second's worth of starts; waiting
   calls are served first come, first served, one per free turn. A wave of refusals cuts the rate once, to
   0.7 (CUBIC's beta) of what the API accepted of the calls sent since the last cut, or since the client
   began sending (TCP Westwood's rule: the rate the path delivered), and never above the rate it was paced
-  at; only the refusal of a call sent after the last cut cuts again. Between cuts the rate grows back
+  at; only the refusal of a call sent after the last cut cuts again, and only once the calls in flight at
+  the cut have all been answered (NewReno's recovery, RFC 6582: until then the API still sees the last wave,
+  and the rate holds). A client whose share fell since the last cut gives up more of it (RFC 8312's fast
+  convergence), so that clients on one limit converge sooner. Between cuts the rate grows back
   along CUBIC's curve (C = 0.4), above the old rate after a while, probing for a limit that rose. The
   floor is 0.5 calls a second: a client that got nothing through (one of many on a limit, after their
   bursts) probes at it. After two minutes without a refusal pacing switches off and the pace opens again.
@@ -35,6 +52,9 @@ Each mechanism is a published one, with its published constants:
 - **Retry-After.** A 429's `Retry-After` of up to `RETRY_AFTER_CAP` (60 s, as openai-python honours) pauses
   every call of the client, not only the refused one; a longer one pauses nobody (a quota for the day does not
   freeze the client: each call raises with the wait on its error).
+
+A turn is given only while the client's connection pool has a free connection (`max_in_flight`): a call that
+waited in the pool's own queue would reach the API later than the pace believes.
 
 Whatever a turn holds (a place in flight, a place in the queue) is given back by `release`, which the caller
 runs in a `finally`: a cancelled, interrupted or failed call never keeps a start.
@@ -70,6 +90,9 @@ MIN_RATE = 0.5  # botocore adaptive.py: the lowest rate the token bucket is set 
 # botocore bucket.py: the bucket holds a second's worth of tokens (at least one). An API's token bucket of
 # that shape is full again after an idle second: what it accepts is then measured afresh.
 BURST_SECONDS = 1.0
+INITIAL_WINDOW = 4  # RFC 3390 and RFC 5681 section 3.1: TCP's initial window, in calls here rather than segments
+PACING_GAIN = 1.25  # RFC 9002 section 7.7: sends spread at 1.25 windows a round trip
+INITIAL_ROUND_TRIP = 0.1  # quiche (Chromium's QUIC) kInitialRttMs: "initial rtt used before any samples"
 
 # A turn's states.
 QUEUED = 1  # waiting in line: the first in line waits for its start, the others to be woken
@@ -194,6 +217,7 @@ class _Delivered:
     refused: int
     seconds: float
     cap: float  # the rate the calls were paced at (infinity: not paced)
+    kept: float = 1.0  # the share of it the cut keeps as CUBIC's w_max (RFC 8312's fast convergence)
 
     def rate(self) -> float:
         """Calls accepted a second (TCP Westwood's delivered rate), at most the rate they were paced at."""
@@ -220,14 +244,32 @@ class AdaptivePace:
         self.waiting: collections.deque[Turn] = collections.deque()  # queued turns, first come first served
         self._refused_waiting: list[Callable[[], object]] = []  # wakers of queued turns refused, to call unlocked
         self.in_flight = 0  # calls sent by `acquire` and not yet released
+        # The most calls the client's connections carry at once (its transport's pool; infinity: no such
+        # bound). A turn is only given while one is free: a call that waited in the pool's own queue would
+        # reach the API later than the pace believes, and its refusal would be weighed against the wrong calls.
+        self.max_in_flight = math.inf
         # Every send takes the next number, with or without the lock (`next` on a count is atomic).
         self._seqs = itertools.count()
-        # Open: nothing paced, paused or throttled; a call then goes without `acquire` (see `sent_open`).
-        self.open = max_rate is None
+        # Open: nothing paced, paused, throttled or starting; a call then goes without `acquire` (see `sent_open`).
+        self.open = max_rate is None and not adaptive
         self.last_active = -math.inf  # when a call last went
+        self._rebase = False  # whether the next call begins a new measure of what the API accepts
         self._base = (0, -math.inf)  # the first call sent after an idle second, and when it went
+        # The slow start
+        self.starting = adaptive and max_rate is None
+        self._window = INITIAL_WINDOW
+        self._awaiting: collections.OrderedDict[int, float] = collections.OrderedDict()  # sent: number -> when
+        self._start_tokens = (float(INITIAL_WINDOW), -math.inf)  # the start's pacing bucket: tokens, and when
+        self.round_trip = INITIAL_ROUND_TRIP  # the fastest answer yet, at most the initial estimate
+        self.credit_after = INITIAL_ROUND_TRIP  # seconds after which an unanswered call counts as accepted
         # Evidence
         self._cut_seq = 0  # the first call sent after the last cut: a refusal of an earlier one does not cut
+        # NewReno's recovery (RFC 6582): the calls in flight at the last cut not yet answered. Until they are,
+        # the API still sees that wave (they may arrive late, from the connection pool's queue, say), and a
+        # refusal of a call sent meanwhile is of the same wave; the measure of what the API accepts starts
+        # when the recovery ends.
+        self._recovering = 0
+        self._recovery_seq = 0  # the first call sent after the recovery ended
         self._scan = _Scan()  # the refusals of calls sent since the last cut, by number
         self._got_through = False  # whether the API accepted a call sent since the last cut
         self._highest_seen = -1  # the highest number of a call known to have gone
@@ -254,11 +296,30 @@ class AdaptivePace:
     def sent_open(self, now: float) -> int:
         """A call goes while the pace is `open` (checked by the caller, without the lock): its number. Report
         its answer with `open_done` unless it was accepted while the pace was still open."""
+        if now - self.last_active > BURST_SECONDS and self.adaptive:
+            with self._lock:  # the first call after an idle second: the client starts again
+                seq = self._number(now)
+                if self.open:
+                    self._start(seq, now)
+                return seq
+        return self._number(now)
+
+    def _number(self, now: float) -> int:
         seq = next(self._seqs)
-        if now - self.last_active > BURST_SECONDS:
+        if self._rebase or (now - self.last_active > BURST_SECONDS and not self.in_flight):
             self._base = (seq, now)
+            self._rebase = False
         self.last_active = now
         return seq
+
+    def _start(self, seq: int, now: float) -> None:
+        """Begin a slow start, call `seq` (sent at `now`) the first of its window."""
+        self.open = False
+        self.starting = True
+        self._window = INITIAL_WINDOW
+        self._start_tokens = (INITIAL_WINDOW - 1.0, now)
+        self._awaiting.clear()
+        self._awaiting[seq] = now
 
     def open_done(self, seq: int, now: float, outcome: str, retry_after: float | None = None) -> None:
         """The answer of a call sent by `sent_open`: a refusal (weighed, and the pace may close), or any
@@ -320,21 +381,55 @@ class AdaptivePace:
         """Seconds until the next call may go: 0 now."""
         if now < self._paused_until:
             return self._paused_until - now
+        if self.in_flight >= self.max_in_flight:
+            return math.inf  # until a call gives its connection back
+        if self.starting:
+            wait = self._window_wait(now)
+            if wait > 0:
+                return wait
         if self.engaged and not self.fleet_paces:
             interval = 1.0 / self.rate
             return max(0.0, self._theoretical - max(BURST_SECONDS, interval) + interval - now)
         return 0.0
+
+    def _window_wait(self, now: float) -> float:
+        """Seconds until the slow start's window has room (0: now): calls unanswered after a round trip
+        count as accepted, and leave their slot."""
+        awaiting = self._awaiting
+        credited = now - self.credit_after
+        while awaiting:
+            seq, sent = next(iter(awaiting.items()))
+            if sent > credited:
+                break
+            del awaiting[seq]
+            self._window += 1
+        if len(awaiting) >= self._window:
+            return next(iter(awaiting.values())) + self.credit_after - now
+        missing = 1 - self._start_pacing(now)
+        # (A token short by a rounding error is there: the wait computed to refill it has passed.)
+        return 0.0 if missing <= 1e-9 else missing * self.round_trip / (PACING_GAIN * self._window)
+
+    def _start_pacing(self, now: float) -> float:
+        """The start's sends are paced (a bucket of a window's worth, refilled at `PACING_GAIN` windows a round
+        trip), so that the refusals of the send that goes over a limit come back before the rest of the
+        window has gone: the tokens now."""
+        tokens, since = self._start_tokens
+        tokens = min(INITIAL_WINDOW, tokens + (now - since) * PACING_GAIN * self._window / self.round_trip)
+        self._start_tokens = (tokens, now)
+        return tokens
 
     def _let_go(self, turn: Turn, now: float) -> None:
         if turn.new_work and self._throttled(now):  # it waited: the API may have refused more since
             self._refuse_locally(turn, now)
             return
         turn.state = SENT
-        turn.seq = self.sent_open(now) if self.open else next(self._seqs)
+        turn.seq = self._number(now)
+        if self.starting:
+            self._awaiting[turn.seq] = now
+            self._start_tokens = (self._start_pacing(now) - 1, now)
         if self.adaptive:
             self._seen(turn.seq, now)
         self.in_flight += 1
-        self.last_active = now
         if self.engaged:
             self._theoretical = max(self._theoretical, now) + 1.0 / self.rate
 
@@ -374,6 +469,10 @@ class AdaptivePace:
             turn.state = DONE
             if state == SENT:
                 self.in_flight -= 1
+                if self._recovering and turn.seq < self._cut_seq:
+                    self._recovering -= 1
+                    if not self._recovering:
+                        self._recovered(now)
                 self._learn(turn.seq, now, outcome, retry_after)
             elif state == QUEUED:
                 first = self.waiting[0] is turn
@@ -399,7 +498,11 @@ class AdaptivePace:
         if now - self._last_refusal <= EVIDENCE_WINDOW and self._may_throttle(now):
             return
         self.open = True
-        self.last_active = -math.inf  # the next call begins a new measure of what the API accepts
+        if self.starting:  # every call waiting has gone: the start is over, its measure goes on
+            self.starting = False
+            self._awaiting.clear()
+        else:
+            self._rebase = True  # pacing switched off: the next call begins a new measure of what the API accepts
 
     # -- learning -----------------------------------------------------------------------------------------
 
@@ -407,6 +510,15 @@ class AdaptivePace:
         if not self.adaptive:  # each call on its own: its own retry waits out its own 429
             return
         self._seen(seq, now)
+        if self.starting:
+            sent = self._awaiting.pop(seq, None)
+            if sent is not None and outcome != FAILED:
+                # RFC 6298 section 2.2: one round trip R measured, the retransmission timeout is 3R.
+                self.round_trip = min(self.round_trip, now - sent)
+                self.credit_after = min(self.credit_after, 3 * self.round_trip)
+                # An accepted call adds a slot; a refused one takes its own away (as a lost segment keeps its
+                # place in TCP's flight), down to TCP's loss window of one.
+                self._window = self._window + 1 if outcome == ACCEPTED else max(1, self._window - 1)
         if outcome == ACCEPTED:
             self._got_through |= seq >= self._cut_seq
             self._accepted(now)
@@ -422,7 +534,7 @@ class AdaptivePace:
     def _accepted(self, now: float) -> None:
         if self._refused_locally:  # a probe got through: the API accepts calls again
             self._restart_counts()
-        if not self.engaged:
+        if not self.engaged or self._recovering:  # (RFC 6582: the rate holds until the recovery ends)
             return
         if now - self._last_refusal > EVIDENCE_WINDOW:
             self._disengage()
@@ -441,19 +553,28 @@ class AdaptivePace:
             self._delivery.refused += 1
         elif self._cut_measure is not None and self._cut_measure.start <= seq < self._cut_seq:
             self._refine_cut()
-        if seq < self._cut_seq:
+        if seq < self._cut_seq or (self.engaged and (self._recovering or seq < self._recovery_seq)):
             return  # its wave cut the rate already
         if not told and self.engaged and self.rate <= MIN_RATE and not self._got_through and self.waiting:
             self._refuse_waiting(now)
         self._refusals.add(now)
         if self.open and self._may_throttle(now):
             self.open = False
-        proven = self._scan.add(seq)
+        # A Retry-After is the API's own word that the client went over a limit (RFC 6585's 429 "MAY include
+        # a Retry-After header indicating how long to wait"): proof enough, where a shed call's 429 is not.
+        proven = self._scan.add(seq) or told
         # Before the pace is engaged, only a proven wave engages it (a few shed calls prove nothing). Paced, the
         # limit is proven: a refusal of a call sent after the last cut is the next wave (botocore cuts on every
         # throttle; waves keep one burst of refusals from cutting more than once).
         if self.engaged or proven:
             self._wave(now)
+
+    def _recovered(self, now: float) -> None:
+        """Every call of the last wave has been answered: a refusal from here on is of a new one, and CUBIC's
+        curve starts (RFC 8312: its epoch begins as congestion avoidance does, once the recovery ends)."""
+        self._last_cut = now
+        self._recovery_seq = next(self._seqs)
+        self._delivery = _Delivery(self._recovery_seq + 1, now)
 
     def _refuse_waiting(self, now: float) -> None:
         """The API refused a call sent at the slowest pace, without a Retry-After, and has accepted none since
@@ -493,6 +614,8 @@ class AdaptivePace:
         self._scan = _Scan()
         self._got_through = False
         self._last_cut = now
+        self.starting = False  # a limit found: the pace takes over
+        self._awaiting.clear()
         # An API's token bucket of botocore's shape holds a second's worth: full when the client began
         # sending after an idle spell, so that it let a second's worth through besides its rate; empty at
         # the last cut, so that the next over a second at least.
@@ -505,10 +628,16 @@ class AdaptivePace:
             math.inf if first else self.rate,
         )
         self._delivery = _Delivery(self._cut_seq + 1, now)
+        self._recovering = self.in_flight
+        self._recovery_seq = self._cut_seq
         if not self.fleet_paces:  # (a fleet's shared pace does the pacing)
             if first:
                 self._restart_counts()  # a limit found: what was accepted before it says nothing of now
-            self._cut_to(self._cut_measure.rate())
+            if not first and self._cut_measure.rate() < self._w_max:
+                # RFC 8312 section 4.6, fast convergence: a client whose share fell gives up more of it, so
+                # that clients on one limit converge to equal shares sooner.
+                self._cut_measure.kept = (1 + CUBIC_BETA) / 2
+            self._cut_to(self._cut_measure.rate() * self._cut_measure.kept)
             self.engaged = True
             self.open = False
             # The API's bucket is empty now: so is the pace's (a burst only after a pause let both refill).
@@ -520,7 +649,7 @@ class AdaptivePace:
         measure = self._cut_measure
         assert measure is not None
         measure.refused += 1
-        w_max = measure.rate()
+        w_max = measure.rate() * measure.kept
         if self.engaged and w_max < self._w_max:
             self._cut_to(w_max)
 
