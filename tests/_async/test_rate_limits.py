@@ -25,6 +25,18 @@ async def test_every_call_succeeds_under_the_rate_limit_with_default_settings(ke
     assert statuses.count(429) < 40, "the pace learned from the first 429s keeps most calls from being refused"
 
 
+async def test_a_burst_against_an_api_at_its_limit_costs_a_few_refusals_not_the_burst(
+    kelly_sandbox: KellySandbox,
+) -> None:
+    """The start's window: with no controller, 100 calls at once against a bucket of 10 see 90 refused."""
+    kelly_sandbox.limit_rate(10, latency=0.3)
+    async with KellyAPI() as api:
+        results = await gather_calls([functools.partial(api.llm, f"call {i}") for i in range(100)])
+    assert [type(result) for result in results] == [str] * 100
+    statuses = [request.status for request in kelly_sandbox.requests]
+    assert statuses.count(429) < 20
+
+
 async def test_each_call_on_its_own_fails_where_the_pace_succeeds(kelly_sandbox: KellySandbox) -> None:
     kelly_sandbox.limit_rate(10, latency=0.05)
     async with KellyAPI(adaptive_rate=False, max_retries=1) as api:

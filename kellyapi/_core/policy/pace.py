@@ -393,8 +393,8 @@ class AdaptivePace:
         return 0.0
 
     def _window_wait(self, now: float) -> float:
-        """Seconds until the slow start's window has room (0: now): calls unanswered after a round trip
-        count as accepted, and leave their slot."""
+        """Seconds until the slow start's window has room and its pacing a token (0: now). Calls unanswered
+        after `credit_after` count as accepted: they leave their slot, and add one."""
         awaiting = self._awaiting
         credited = now - self.credit_after
         while awaiting:
