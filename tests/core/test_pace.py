@@ -99,6 +99,20 @@ def test_the_start_ends_once_every_waiting_call_has_gone_and_begins_again_after_
     assert not pace.open and pace.starting
 
 
+def test_a_call_held_only_by_the_start_may_go_anyway_but_not_one_held_by_a_pause() -> None:
+    pace = AdaptivePace()
+    sent = [go(pace, 0.0) for _ in range(INITIAL_WINDOW)]
+    held, wait = pace.acquire(0.0)
+    assert wait > 0
+    assert pace.go_anyway(held, 0.05) and held.state == pace_module.SENT
+    pace.release(sent[0], 0.06, REFUSED, retry_after=5.0)
+    paused, wait = pace.acquire(0.06)
+    assert wait == pytest.approx(5.0)
+    assert not pace.go_anyway(paused, 1.0), "a pause is the API's word, not a guess"
+    for turn in [*sent[1:], held, paused]:
+        pace.release(turn, 1.0)
+
+
 def test_the_start_takes_no_more_calls_than_the_connections_carry() -> None:
     """A call that waited in the connection pool's queue would reach the API later than the pace believes."""
     pace = AdaptivePace()

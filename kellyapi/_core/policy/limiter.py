@@ -51,16 +51,22 @@ def _waits(pace: AdaptivePace, turn: Turn, wait: float, deadline: float) -> Iter
     when the turn may go (register with `pace.wait_on` first), or infinity for "until woken". Raises
     RateLimitError when no turn comes in time, at once when the wait is known to end past the deadline
     (google-api-core's rule: never sleep past it), and when the turn leaves less time than the API takes to
-    answer at its fastest (the attempt could only time out)."""
+    answer at its fastest (the attempt could only time out). The slow start holds a call for at most half the
+    time it had left: a start is a guess at what the API accepts, not a limit it showed, and a call with a
+    short timeout must not fail for it."""
+    started = time.monotonic()
+    held_until = started + (deadline - started) / 2
     while wait:
         now = time.monotonic()
+        if now >= held_until and pace.go_anyway(turn, now):
+            break
         if wait == math.inf and now >= deadline:
             raise errors.RateLimitError(f"no turn to send within the timeout: calls queued before took it ({pace!r})")
         if wait != math.inf and now + wait > deadline:
             raise errors.RateLimitError(
                 f"no turn to send within the timeout at the pace the API accepts ({pace!r})", retry_after=wait
             )
-        yield wait
+        yield wait if now >= held_until else min(wait, held_until - now)
         wait = pace.ready(turn, time.monotonic())
         if not wait and not turn.local_refusal and deadline - time.monotonic() < pace.round_trip:
             raise errors.RateLimitError(

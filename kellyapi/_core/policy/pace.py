@@ -7,7 +7,7 @@ Each mechanism is a published one, with its published constants:
   as with no controller: the pace is `open`, and a call only takes a number (`sent_open`), so that a later
   refusal can be weighed in the order the calls went, and reports its answer only if it was not accepted
   (`open_done`).
-- **A slow start** (TCP's, RFC 5681 section 3.1, from the standard's initial window of 4, RFC 3390). A client
+- **A slow start** (TCP's, RFC 5681 section 3.1, from RFC 6928's initial window of 10). A client
   that begins sending, or sends again after an idle second (RFC 5681 section 4.1's restart after idle: the
   API's bucket has refilled, and what it accepts is unknown again), has at most `window` calls awaiting
   their verdict; the window grows by one for each call accepted, doubling every round trip, and a refused
@@ -16,8 +16,10 @@ Each mechanism is a published one, with its published constants:
   retransmission timeout (3 round trips) counts as accepted. The round trip is the fastest answer yet, and
   before any, quiche's initial estimate (100 ms), which is also the longest a call is taken to need: so a
   burst against an API already at its limit costs the refusals of a window, not of the whole burst, and
-  against a healthy API the window reaches the connections the client has (100) within 5 doublings, half a
-  second at most, whatever its calls take. Sends in the start are spread over the round trip (RFC 9002
+  against a healthy API the window reaches the connections the client has (100) within 4 doublings, 0.4 s
+  at most, whatever its calls take. A call is held in the start for at most half the time it had left (then
+  goes to the connection pool's own queue): a start is a guess at what the API accepts, not a limit it
+  showed, and a call with a short timeout must not fail for it. Sends in the start are spread over the round trip (RFC 9002
   section 7.7's pacing, 1.25 windows a round trip), so that the refusal of the first call over a limit comes
   back before the rest of its window has gone. The start ends once every waiting call has gone, or when a
   limit is proven (pacing takes over).
@@ -25,9 +27,8 @@ Each mechanism is a published one, with its published constants:
   calls went, the calls between them counted as accepted, by Page's CUSUM test between the book's two
   multipliers: an API that refuses one call in eleven (K = 1.1, what a client tolerates) against one that
   refuses every other call (K = 2, a client over its limit). An API that sheds a few percent of calls at
-  random proves nothing, and the client stays open; five refusals in a row prove a limit. So does one 429
-  with a `Retry-After`: the API's own word that the client went over a limit (RFC 6585's 429 "MAY include a
-  Retry-After header indicating how long to wait"), where a shed call's 429 says nothing of when.
+  random proves nothing, and the client stays open; five refusals in a row prove a limit. (A `Retry-After`
+  proves nothing either: APIs that shed load send one too.)
 - **Pacing** (botocore's adaptive retry mode, `botocore/retries/adaptive.py` and `cubic.py`). Engaged, sends
   are spaced by a token bucket (GCRA) at `rate` calls a second holding a second's worth of starts; waiting
   calls are served first come, first served, one per free turn. A wave of refusals cuts the rate once, to
@@ -90,8 +91,9 @@ MIN_RATE = 0.5  # botocore adaptive.py: the lowest rate the token bucket is set 
 # botocore bucket.py: the bucket holds a second's worth of tokens (at least one). An API's token bucket of
 # that shape is full again after an idle second: what it accepts is then measured afresh.
 BURST_SECONDS = 1.0
-INITIAL_WINDOW = 4  # RFC 3390 and RFC 5681 section 3.1: TCP's initial window, in calls here rather than segments
+INITIAL_WINDOW = 10  # RFC 6928: TCP's initial window, in calls here rather than segments
 PACING_GAIN = 1.25  # RFC 9002 section 7.7: sends spread at 1.25 windows a round trip
+GRANULARITY = 0.001  # RFC 9002 section 6.1.2's kGranularity: no round trip is taken as shorter than a clock tick
 INITIAL_ROUND_TRIP = 0.1  # quiche (Chromium's QUIC) kInitialRttMs: "initial rtt used before any samples"
 
 # A turn's states.
@@ -351,6 +353,22 @@ class AdaptivePace:
             self.waiting.append(turn)
             return turn, self._wait(now) if self.waiting[0] is turn else math.inf
 
+    def go_anyway(self, turn: Turn, now: float) -> bool:
+        """Let a queued turn that only the slow start holds go now, out of line (to the connection pool's own
+        queue, as with no controller); False if a pause or the pace holds it, or it is no longer queued."""
+        woken: list[Callable[[], object]] = []
+        with self._lock:
+            if turn.state != QUEUED or not self.starting or self.engaged or now < self._paused_until:
+                return False
+            first = self.waiting[0] is turn
+            self.waiting.remove(turn)
+            turn.wake = None
+            self._let_go(turn, now)
+            if first:
+                woken = self._advance(now)
+        _wake(woken)
+        return True
+
     def wait_on(self, turn: Turn, wake: Callable[[], object]) -> bool:
         """Have `wake()` called when a queued turn should ask `ready` again; False if it no longer waits in the
         queue (ask `ready` at once: it was let go meanwhile, by another thread)."""
@@ -514,7 +532,7 @@ class AdaptivePace:
             sent = self._awaiting.pop(seq, None)
             if sent is not None and outcome != FAILED:
                 # RFC 6298 section 2.2: one round trip R measured, the retransmission timeout is 3R.
-                self.round_trip = min(self.round_trip, now - sent)
+                self.round_trip = max(GRANULARITY, min(self.round_trip, now - sent))
                 self.credit_after = min(self.credit_after, 3 * self.round_trip)
                 # An accepted call adds a slot; a refused one takes its own away (as a lost segment keeps its
                 # place in TCP's flight), down to TCP's loss window of one.
@@ -560,9 +578,7 @@ class AdaptivePace:
         self._refusals.add(now)
         if self.open and self._may_throttle(now):
             self.open = False
-        # A Retry-After is the API's own word that the client went over a limit (RFC 6585's 429 "MAY include
-        # a Retry-After header indicating how long to wait"): proof enough, where a shed call's 429 is not.
-        proven = self._scan.add(seq) or told
+        proven = self._scan.add(seq)
         # Before the pace is engaged, only a proven wave engages it (a few shed calls prove nothing). Paced, the
         # limit is proven: a refusal of a call sent after the last cut is the next wave (botocore cuts on every
         # throttle; waves keep one burst of refusals from cutting more than once).
