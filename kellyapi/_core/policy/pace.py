@@ -19,10 +19,10 @@ Each mechanism is a published one, with its published constants:
   against a healthy API the window reaches the connections the client has (100) within 4 doublings, 0.4 s
   at most, whatever its calls take. A call is held in the start for at most half the time it had left (then
   goes to the connection pool's own queue): a start is a guess at what the API accepts, not a limit it
-  showed, and a call with a short timeout must not fail for it. Sends in the start are spread over the round trip (RFC 9002
-  section 7.7's pacing, 1.25 windows a round trip), so that the refusal of the first call over a limit comes
-  back before the rest of its window has gone. The start ends once every waiting call has gone, or when a
-  limit is proven (pacing takes over).
+  showed, and a call with a short timeout must not fail for it. Sends in the start are spread over the
+  round trip (RFC 9002 section 7.7's pacing, 1.25 windows a round trip), so that the refusal of the first
+  call over a limit comes back before the rest of its window has gone. The start ends once every waiting
+  call has gone, or when a limit is proven (pacing takes over).
 - **Evidence** (the Google SRE book, "Handling Overload"). The refusals are weighed in the order their
   calls went, the calls between them counted as accepted, by Page's CUSUM test between the book's two
   multipliers: an API that refuses one call in eleven (K = 1.1, what a client tolerates) against one that
