@@ -58,7 +58,9 @@ def _waits(pace: AdaptivePace, turn: Turn, wait: float, deadline: float) -> Iter
     held_until = started + (deadline - started) / 2
     while wait:
         now = time.monotonic()
-        if now >= held_until and pace.go_anyway(turn, now):
+        # (A start's wait never ends past the deadline: the turn goes at half its time, or now if it must.)
+        past_deadline = wait != math.inf and now + wait > deadline
+        if (now >= held_until or past_deadline) and pace.go_anyway(turn, now):
             break
         if wait == math.inf and now >= deadline:
             raise errors.RateLimitError(f"no turn to send within the timeout: calls queued before took it ({pace!r})")
