@@ -298,13 +298,15 @@ class AdaptivePace:
     def sent_open(self, now: float) -> int:
         """A call goes while the pace is `open` (checked by the caller, without the lock): its number. Report
         its answer with `open_done` unless it was accepted while the pace was still open."""
-        if now - self.last_active > BURST_SECONDS and self.adaptive:
-            with self._lock:  # the first call after an idle second: the client starts again
-                seq = self._number(now)
-                if self.open:
-                    self._start(seq, now)
-                return seq
-        return self._number(now)
+        idle = now - self.last_active > BURST_SECONDS
+        if not idle and not self._rebase:  # within a burst: nothing to decide
+            self.last_active = now
+            return next(self._seqs)
+        with self._lock:
+            seq = self._number(now)
+            if idle and self.adaptive and self.open:  # the first call after an idle second: the client starts again
+                self._start(seq, now)
+            return seq
 
     def _number(self, now: float) -> int:
         seq = next(self._seqs)
