@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import math
 import random
+from collections.abc import Callable
 
 import pytest
 from hypothesis import given, settings
@@ -268,22 +269,43 @@ def test_a_used_up_quota_refuses_new_calls_locally_and_leaves_retries_to_the_pac
     assert not retry.local_refusal
 
 
-def test_a_refusal_at_the_slowest_pace_without_retry_after_fails_the_calls_waiting() -> None:
-    """The API accepted nothing, even at the floor, and said nothing of when: a used-up quota. The calls
-    waiting for a turn fail now instead of a couple of seconds each."""
-    pace = AdaptivePace(rand=lambda: 1.0)
-    now = answer_in_order(pace, [REFUSED] * 5, 0.0, 0.01)
+def refuse_a_probe_at_the_floor(
+    pace: AdaptivePace, now: float, register: Callable[[Turn], object] = lambda turn: None
+) -> list[Turn]:
+    """With the pace at its floor, five calls wait (each `register`ed) while a probe goes and is refused: the
+    waiting turns."""
     assert pace.engaged and pace.rate == MIN_RATE, "nothing delivered: paced at the floor"
     probe, wait = pace.acquire(now, first=False)
     now += wait
     assert pace.ready(probe, now) == 0.0
     waiting = [pace.acquire(now, first=False)[0] for _ in range(5)]
-    woken: list[int] = []
     for turn in waiting:
-        pace.wait_on(turn, functools.partial(woken.append, 1))
+        register(turn)
     pace.release(probe, now + 0.01, REFUSED)
+    return waiting
+
+
+def test_a_refusal_at_the_slowest_pace_without_retry_after_fails_the_calls_waiting() -> None:
+    """The API accepted nothing since the pace engaged, even at the floor, and said nothing of when: a used-up
+    quota. The calls waiting for a turn fail now instead of a couple of seconds each."""
+    pace = AdaptivePace(rand=lambda: 1.0)
+    now = answer_in_order(pace, [REFUSED] * 10, 0.0, 0.01)
+    woken: list[int] = []
+    waiting = refuse_a_probe_at_the_floor(
+        pace, now, lambda turn: pace.wait_on(turn, functools.partial(woken.append, 1))
+    )
     assert all(turn.local_refusal for turn in waiting) and len(woken) == 5
     assert not pace.waiting
+
+
+def test_a_client_whose_calls_got_through_at_the_slowest_pace_keeps_its_calls_waiting() -> None:
+    """One of many clients on a limit without Retry-After: its calls got through since its pace engaged, and
+    a refused probe says only that the others took the API's tokens. Its calls wait for their turns."""
+    pace = AdaptivePace(rand=lambda: 1.0)
+    now = answer_in_order(pace, [REFUSED] * 5 + [ACCEPTED] * 6 + [REFUSED] * 2, 0.0, 0.01)
+    waiting = refuse_a_probe_at_the_floor(pace, now)
+    assert not any(turn.local_refusal for turn in waiting)
+    assert list(pace.waiting) == waiting
 
 
 def test_a_refusal_with_retry_after_at_the_slowest_pace_lets_the_calls_wait() -> None:

@@ -142,10 +142,14 @@ def test_a_limit_that_falls_and_rises_is_followed(latency: float) -> None:
     assert run.seconds <= 1.25 * (10 + 170 / 20 + latency)
 
 
-@pytest.mark.parametrize("clients", [4, 16])
-def test_independent_clients_on_one_limit_get_their_calls_through(clients: int) -> None:
+@pytest.mark.parametrize("clients", [4, 8, 16])
+@pytest.mark.parametrize("retry_after", [True, False], ids=["Retry-After", "no Retry-After"])
+def test_independent_clients_on_one_limit_get_their_calls_through(clients: int, retry_after: bool) -> None:
+    """Without a Retry-After, a client starved by the others looks like one facing a used-up quota to its own
+    calls; its calls wait for their turns rather than fail."""
     calls = 50 if clients == 4 else 25
-    run = run_clients(TokenBucket(20, latency=0.3, seed=2), clients=clients, calls=calls, concurrency=calls)
+    server = TokenBucket(20, latency=0.3, seed=2, retry_after=retry_after)
+    run = run_clients(server, clients=clients, calls=calls, concurrency=calls)
     total = clients * calls
     assert len(run.failed) <= 0.05 * total
     # Each client's start overshoots the API's burst by its window at most; the paces keep the refusals under

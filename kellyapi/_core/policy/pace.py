@@ -48,8 +48,9 @@ Each mechanism is a published one, with its published constants:
   engaged (accepts from before a limit say nothing of a quota used up since), and start afresh when a
   probe is accepted after local refusals (the half-open circuit breaker's rule: the API accepts calls
   again). A retry is the pace's to send and the retry policy's to allow; but when the API refuses even the
-  slowest pace, has accepted nothing since the last cut and says nothing of when to come back, the calls
-  waiting for a turn fail at once (`_refuse_waiting`).
+  slowest pace, has accepted nothing since the last cut, says nothing of when to come back and the
+  throttle's counts show it refusing more than it accepts, the calls waiting for a turn fail at once
+  (`_refuse_waiting`).
 - **Retry-After.** A 429's `Retry-After` of up to `RETRY_AFTER_CAP` (60 s, as openai-python honours) pauses
   every call of the client, not only the refused one; a longer one pauses nobody (a quota for the day does not
   freeze the client: each call raises with the wait on its error).
@@ -576,7 +577,7 @@ class AdaptivePace:
         if seq < self._cut_seq or (self.engaged and (self._recovering or seq < self._recovery_seq)):
             return  # its wave cut the rate already
         if not told and self.engaged and self.rate <= MIN_RATE and not self._got_through and self.waiting:
-            self._refuse_waiting(now)
+            self._refuse_waiting(now)  # (a used-up quota, if the throttle's counts say so too)
         self._refusals.add(now)
         if self.open and self._may_throttle(now):
             self.open = False
@@ -599,7 +600,15 @@ class AdaptivePace:
         the last cut: a used-up quota, for all the client can tell. The calls waiting for a turn fail now
         rather than wait their turns, a couple of seconds each, to be refused too. (An API over a rate limit
         says when to come back: the calls then wait, as a client that got nothing through in a burst, one of
-        many on a limit, must wait for its probe to be accepted.)"""
+        many on a limit, must wait for its probe to be accepted.)
+
+        One client of many on a limit that sends no Retry-After sees the same from its own calls alone: the
+        others took what the API accepts. So the calls fail only when the throttle's counts (the last two
+        minutes, since the pace engaged) also show the API refusing more than it accepts, the test by which
+        the throttle refuses new work: a client whose calls got through since its pace engaged keeps them
+        waiting, for its turns at the slowest pace."""
+        if not self._may_throttle(now):
+            return
         woken = []
         while self.waiting:
             turn = self.waiting.popleft()
