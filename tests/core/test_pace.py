@@ -69,6 +69,25 @@ def test_a_new_client_starts_with_a_window_that_grows_by_each_accepted_call() ->
     assert not pace.engaged
 
 
+def test_a_pause_the_api_asked_for_restarts_the_start_below_half_its_window() -> None:
+    """RFC 5681's retransmission timeout: a 429 with Retry-After in the start sets the threshold to half the
+    window and the window to one. Once the pause is over, the calls of the window that were not refused
+    count as accepted, but they grow the window only to the threshold and then by a fraction each, so the
+    start does not double into a bucket it found empty."""
+    pace = AdaptivePace()
+    sent = [go(pace, 0.0) for _ in range(INITIAL_WINDOW)]
+    waiting = [pace.acquire(0.0)[0] for _ in range(3 * INITIAL_WINDOW)]
+    pace.release(sent[0], 0.01, REFUSED, retry_after=1.0)
+    went = 0
+    for turn in waiting:
+        if pace.ready(turn, 1.02) > 0:
+            break
+        went += 1
+    assert went == INITIAL_WINDOW // 2 + 1, "up to the threshold, then one more for the rest"
+    for turn in sent[1:] + waiting:
+        pace.release(turn, 1.5, ACCEPTED)
+
+
 def test_a_call_unanswered_after_a_round_trip_counts_as_accepted() -> None:
     """A refusal comes back within a round trip; calls that take seconds of work do not hold the start back."""
     pace = AdaptivePace()

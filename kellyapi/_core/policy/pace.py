@@ -260,7 +260,8 @@ class AdaptivePace:
         self._base = (0, -math.inf)  # the first call sent after an idle second, and when it went
         # The slow start
         self.starting = adaptive and max_rate is None
-        self._window = INITIAL_WINDOW
+        self._window: float = INITIAL_WINDOW
+        self._threshold = math.inf  # RFC 5681's ssthresh: the window above which it grows by one a round trip
         self._awaiting: collections.OrderedDict[int, float] = collections.OrderedDict()  # sent: number -> when
         self._start_tokens = (float(INITIAL_WINDOW), -math.inf)  # the start's pacing bucket: tokens, and when
         self.round_trip = INITIAL_ROUND_TRIP  # the fastest answer yet, at most the initial estimate
@@ -322,6 +323,7 @@ class AdaptivePace:
         self.open = False
         self.starting = True
         self._window = INITIAL_WINDOW
+        self._threshold = math.inf
         self._start_tokens = (INITIAL_WINDOW - 1.0, now)
         self._awaiting.clear()
         self._awaiting[seq] = now
@@ -413,6 +415,11 @@ class AdaptivePace:
             return max(0.0, self._theoretical - max(BURST_SECONDS, interval) + interval - now)
         return 0.0
 
+    def _grow(self) -> None:
+        """An accepted call: one slot more below the threshold (slow start), a slot's share of one above it
+        (congestion avoidance, RFC 5681 section 3.1: one more a window's worth of accepted calls)."""
+        self._window += 1 if self._window < self._threshold else 1 / self._window
+
     def _window_wait(self, now: float) -> float:
         """Seconds until the slow start's window has room and its pacing a token (0: now). Calls unanswered
         after `credit_after` count as accepted: they leave their slot, and add one."""
@@ -423,7 +430,7 @@ class AdaptivePace:
             if sent > credited:
                 break
             del awaiting[seq]
-            self._window += 1
+            self._grow()
         if len(awaiting) >= self._window:
             return next(iter(awaiting.values())) + self.credit_after - now
         missing = 1 - self._start_pacing(now)
@@ -537,9 +544,17 @@ class AdaptivePace:
                 # RFC 6298 section 2.2: one round trip R measured, the retransmission timeout is 3R.
                 self.round_trip = max(GRANULARITY, min(self.round_trip, now - sent))
                 self.credit_after = min(self.credit_after, 3 * self.round_trip)
-                # An accepted call adds a slot; a refused one takes its own away (as a lost segment keeps its
-                # place in TCP's flight), down to TCP's loss window of one.
-                self._window = self._window + 1 if outcome == ACCEPTED else max(1, self._window - 1)
+                if outcome == ACCEPTED:
+                    self._grow()
+                elif retry_after is not None and 0 < retry_after <= RETRY_AFTER_CAP and now >= self._paused_until:
+                    # A pause the API asked for is TCP's retransmission timeout (RFC 5681 section 3.1): the
+                    # threshold to half the window (equation 4, the window standing for the flight), and the
+                    # window to the loss window of one. After the pause the start grows back to the threshold,
+                    # then by one a round trip, instead of doubling into a bucket it found empty.
+                    self._threshold = max(self._window / 2, 2)
+                    self._window = 1
+                else:  # a refused call takes its own slot away (as a lost segment keeps its place in the flight)
+                    self._window = max(1, self._window - 1)
         if outcome == ACCEPTED:
             self._got_through |= seq >= self._cut_seq
             self._accepted(now)
