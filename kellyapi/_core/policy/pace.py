@@ -7,22 +7,24 @@ Each mechanism is a published one, with its published constants:
   as with no controller: the pace is `open`, and a call only takes a number (`sent_open`), so that a later
   refusal can be weighed in the order the calls went, and reports its answer only if it was not accepted
   (`open_done`).
-- **A slow start** (TCP's, RFC 5681 section 3.1, from RFC 6928's initial window of 10). A client
-  that begins sending, or sends again after an idle second (RFC 5681 section 4.1's restart after idle: the
-  API's bucket has refilled, and what it accepts is unknown again), has at most `window` calls awaiting
-  their verdict; the window grows by one for each call accepted, doubling every round trip, and a refused
-  call gives no slot back (as a lost segment keeps its place in TCP's flight). A refusal comes back within a
-  round trip, while an accepted call may take seconds of work: a call unanswered after RFC 6298's
-  retransmission timeout (3 round trips) counts as accepted. The round trip is the fastest answer yet, and
-  before any, quiche's initial estimate (100 ms), which is also the longest a call is taken to need: so a
-  burst against an API already at its limit costs the refusals of a window, not of the whole burst, and
-  against a healthy API the window reaches the connections the client has (100) within 4 doublings, 0.4 s
-  at most, whatever its calls take. A call is held in the start for at most half the time it had left (then
-  goes to the connection pool's own queue): a start is a guess at what the API accepts, not a limit it
-  showed, and a call with a short timeout must not fail for it. Sends in the start are spread over the
-  round trip (RFC 9002 section 7.7's pacing, 1.25 windows a round trip), so that the refusal of the first
-  call over a limit comes back before the rest of its window has gone. The start ends once every waiting
-  call has gone, or when a limit is proven (pacing takes over).
+- **A slow start** (TCP's, RFC 5681 section 3.1, from RFC 6928's initial window of 10). A client that begins
+  sending, or sends again after an idle second (RFC 5681 section 4.1's restart after idle: the API's bucket has
+  refilled, and what it accepts is unknown again), has at most `window` calls awaiting their verdict; the window
+  grows by one for each call accepted, doubling every round trip, and a refused call gives no slot back (as a lost
+  segment keeps its place in TCP's flight). A refusal comes back within a round trip, while an accepted call may
+  take seconds of work: a call unanswered after RFC 6298's retransmission timeout (3 round trips) counts as
+  accepted. The round trip is the fastest answer yet, and before any, quiche's initial estimate (100 ms), which is
+  also the longest a call is taken to need: so a burst against an API already at its limit costs the refusals of a
+  window, not of the whole burst, and against a healthy API the window reaches the connections the client has
+  (100) within 4 doublings, 0.4 s at most, whatever its calls take. A call is held in the start for at most half
+  the time it had left (then goes to the connection pool's own queue): a start is a guess at what the API accepts,
+  not a limit it showed, and a call with a short timeout must not fail for it. Sends in the start are spread over
+  the round trip (RFC 9002 section 7.7's pacing, 1.25 windows a round trip), so that the refusal of the first call
+  over a limit comes back before the rest of its window has gone. The start ends once every waiting call has gone,
+  or when a limit is proven (pacing takes over). A 429 with a `Retry-After` in the start is its retransmission
+  timeout (RFC 5681 section 3.1): the threshold goes to half the window and the window to one, and above the
+  threshold the window grows by one a round trip (congestion avoidance), so that the start does not double again
+  into the bucket the pause let refill.
 - **Evidence** (the Google SRE book, "Handling Overload"). The refusals are weighed in the order their
   calls went, the calls between them counted as accepted, by Page's CUSUM test between the book's two
   multipliers: an API that refuses one call in eleven (K = 1.1, what a client tolerates) against one that
