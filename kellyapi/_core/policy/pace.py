@@ -548,7 +548,7 @@ class AdaptivePace:
                 self.credit_after = min(self.credit_after, 3 * self.round_trip)
                 if outcome == ACCEPTED:
                     self._grow()
-                elif retry_after is not None and 0 < retry_after <= RETRY_AFTER_CAP and now >= self._paused_until:
+                elif _asks_a_pause(retry_after) and now >= self._paused_until:
                     # A pause the API asked for is TCP's retransmission timeout (RFC 5681 section 3.1): the
                     # threshold to half the window (equation 4, the window standing for the flight), and the
                     # window to the loss window of one. After the pause the start grows back to the threshold,
@@ -583,7 +583,7 @@ class AdaptivePace:
 
     def _refused(self, seq: int, now: float, retry_after: float | None) -> None:
         self._last_refusal = now
-        told = retry_after is not None and 0 < retry_after <= RETRY_AFTER_CAP
+        told = _asks_a_pause(retry_after)
         if retry_after is not None and told:
             self._paused_until = max(self._paused_until, now + retry_after)
             self.open = False
@@ -593,8 +593,9 @@ class AdaptivePace:
             self._refine_cut()
         if seq < self._cut_seq or (self.engaged and (self._recovering or seq < self._recovery_seq)):
             return  # its wave cut the rate already
-        if not told and self.engaged and self.rate <= MIN_RATE and not self._got_through and self.waiting:
-            self._refuse_waiting(now)  # (a used-up quota, if the throttle's counts say so too)
+        at_floor = self.engaged and self.rate <= MIN_RATE
+        if not told and at_floor and not self._got_through and self.waiting and self._may_throttle(now):
+            self._refuse_waiting(now)
         self._refusals.add(now)
         if self.open and self._may_throttle(now):
             self.open = False
@@ -620,12 +621,10 @@ class AdaptivePace:
         many on a limit, must wait for its probe to be accepted.)
 
         One client of many on a limit that sends no Retry-After sees the same from its own calls alone: the
-        others took what the API accepts. So the calls fail only when the throttle's counts (the last two
+        others took what the API accepts. So it runs only when the throttle's counts (the last two
         minutes, since the pace engaged) also show the API refusing more than it accepts, the test by which
         the throttle refuses new work: a client whose calls got through since its pace engaged keeps them
         waiting, for its turns at the slowest pace."""
-        if not self._may_throttle(now):
-            return
         woken = []
         while self.waiting:
             turn = self.waiting.popleft()
@@ -753,6 +752,11 @@ class AdaptivePace:
     def __repr__(self) -> str:
         mode = f"paced at {self.rate:.3g}/s" if self.engaged else "open" if self.open else "not paced"
         return f"<AdaptivePace {mode}, {self.in_flight} in flight, {len(self.waiting)} waiting>"
+
+
+def _asks_a_pause(retry_after: float | None) -> bool:
+    """Whether a 429's Retry-After pauses the client: one within the cap (0 or none means the backoff)."""
+    return retry_after is not None and 0 < retry_after <= RETRY_AFTER_CAP
 
 
 def _wake(wakers: list[Callable[[], object]]) -> None:
