@@ -2,8 +2,10 @@
 
 The rules are those of `kellyapi._core.policy.fleet`, run as Lua scripts on the server (atomic, on its clock;
 sent by their SHA1 once Redis has them). Redis down, slow or restarted: the limiter fails open. Each attempt
-then goes by the in-process policy, one warning is logged, and Redis is tried again after
-`RETRY_REDIS_AFTER` seconds; the limiter itself never fails a call and never waits past a call's deadline.
+then goes by the in-process policy (the calls the fleet's schedule held go back in line behind its slow start),
+one warning is logged, and Redis is tried again after `RETRY_REDIS_AFTER` seconds, or at once when another
+command of the process got an answer; the limiter itself never fails a call and never waits past a call's
+deadline.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import attrs
 from kellyapi import errors
 from kellyapi._core.policy import fleet
 from kellyapi._core.policy.limiter import FAILED, REDIS_URL_ENV, REFUSED, ProcessLimiter
+from kellyapi._core.policy.pace import Turn
 
 try:
     import redis
@@ -41,7 +44,7 @@ logger = logging.getLogger("kellyapi")
 
 @attrs.define
 class _FleetPermit:
-    local: object  # the in-process policy's permit: its throttle holds everywhere, its pace while Redis fails
+    local: Turn  # the in-process policy's permit: its throttle holds everywhere, its pace while Redis fails
     seq: int = fleet.NOT_BOOKED  # the send's number in the fleet's order, once booked
 
 
@@ -209,7 +212,7 @@ class RedisLimiter:
 
     def _failed(self, exc: BaseException) -> None:
         self._down_until = time.monotonic() + RETRY_REDIS_AFTER
-        self._local.pace.fleet_paces = False
+        self._local.pace.pace_alone(time.monotonic())
         if not self._warned:
             self._warned = True
             logger.warning(
@@ -220,6 +223,7 @@ class RedisLimiter:
             )
 
     def _recovered(self) -> None:
+        self._down_until = 0.0  # (an answer after a failure: a restarted Redis, reached on a new connection)
         self._local.pace.fleet_paces = True
         if self._warned:
             self._warned = False
@@ -238,6 +242,10 @@ class RedisLimiter:
                     answer = TURN.run(self._sync_client(), self._keys(), fleet.turn_arguments(max_wait, self.max_rate))
                 except (redis.RedisError, OSError) as exc:
                     self._failed(exc)
+                    # Its turn here was given while the fleet paced: it goes back in line for this process's
+                    # pace (else every call the fleet's schedule held goes at once, and their retries after
+                    # the API's pause together again).
+                    permit.local = self._local.requeue(permit.local, deadline)
                     break
                 wait = self._fleet_turn(permit, answer, max_wait)
                 time.sleep(wait)
@@ -264,6 +272,7 @@ class RedisLimiter:
                         answer = await TURN.arun(client, self._keys(), arguments)
                 except (redis.RedisError, OSError) as exc:
                     self._failed(exc)
+                    permit.local = await self._local.arequeue(permit.local, deadline)  # (as `turn`)
                     break
                 wait = self._fleet_turn(permit, answer, max_wait)
                 await asyncio.sleep(wait)

@@ -133,3 +133,24 @@ def test_the_scripts_are_sent_by_their_digest_once_redis_has_them(
     assert "cmdstat_eval" not in stats
     assert stats["cmdstat_script|load"]["calls"] == 1, "the script's text goes once, to a new server"
     limiter.close()
+
+
+def test_a_restarted_redis_shares_the_pace_again_as_soon_as_it_answers(
+    kelly_sandbox: KellySandbox, redis_server: RedisServer
+) -> None:
+    import redis
+
+    limiter = RedisLimiter(redis_server.url)
+    with SyncKellyAPI(limiter=limiter) as api:
+        thread_calls([api.sd_models for _ in range(4)])  # connections to Redis, kept for the next calls
+        redis_server.restart()
+        # The kept connections fail (the server closed them), new ones reach the new server: the limiter
+        # warns and falls back for what failed, and takes the first answer as Redis back.
+        thread_calls([api.sd_models for _ in range(12)])
+        admin = redis.Redis.from_url(redis_server.url)
+        before = admin.info("commandstats")["cmdstat_evalsha"]["calls"]
+        assert api.sd_models()
+        after = admin.info("commandstats")["cmdstat_evalsha"]["calls"]
+        admin.close()
+    assert after == before + 1, "the next call asks the fleet's pace, not only this process's"
+    limiter.close()

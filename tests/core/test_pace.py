@@ -433,3 +433,22 @@ def test_whatever_is_cancelled_when_everything_is_released_the_pace_holds_nothin
     assert wait == 0.0 or (max_rate is not None and wait <= 1 / max_rate), "idle again: the next call may go"
     pace.release(turn, later, ACCEPTED)
     assert pace.open or max_rate is not None, "and open: nothing left to decide"
+
+
+def test_calls_a_failed_fleet_held_go_by_the_process_s_own_start_a_window_at_a_time() -> None:
+    """A fleet's limiter gave these turns while the fleet's shared pace held their sends, and Redis failed
+    under them. From there the process paces alone, from a slow start (its share of the limit is unknown):
+    the first window goes, the rest wait in line for answers, rather than all going at once into the API."""
+    pace = AdaptivePace()
+    pace.fleet_paces = True
+    for turn in [go(pace, 0.0) for _ in range(INITIAL_WINDOW)]:
+        pace.release(turn, 0.05, REFUSED)
+    assert pace.waves == 1 and not pace.starting and not pace.engaged, "a limit the fleet's pace keeps to"
+    held = [go(pace, 0.1, first=False) for _ in range(3 * INITIAL_WINDOW)]
+    pace.pace_alone(1.0)
+    waits = [pace.requeue(turn, 1.0) for turn in held]
+    assert waits.count(0.0) == INITIAL_WINDOW
+    assert pace.in_flight == INITIAL_WINDOW, "the others hold no place in flight while they wait"
+    for turn in held[:INITIAL_WINDOW]:
+        pace.release(turn, 1.05, ACCEPTED)
+    assert pace.ready(held[INITIAL_WINDOW], 1.05) == 0.0, "an answer lets the next in line go"

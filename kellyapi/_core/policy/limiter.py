@@ -91,7 +91,22 @@ class ProcessLimiter:
 
     def turn(self, deadline: float, *, first: bool = False) -> Turn:
         """Block until an attempt may go."""
-        turn, wait = self.pace.acquire(time.monotonic(), first)
+        return self._wait_for(*self.pace.acquire(time.monotonic(), first), deadline)
+
+    async def aturn(self, deadline: float, *, first: bool = False) -> Turn:
+        """Wait until an attempt may go, without blocking the event loop."""
+        return await self._await(*self.pace.acquire(time.monotonic(), first), deadline)
+
+    def requeue(self, turn: Turn, deadline: float) -> Turn:
+        """Block until a turn given but never sent may go again by this policy (a fleet's limiter that held it
+        failed meanwhile): it waits behind the turns already waiting."""
+        return self._wait_for(turn, self.pace.requeue(turn, time.monotonic()), deadline)
+
+    async def arequeue(self, turn: Turn, deadline: float) -> Turn:
+        """`requeue`, without blocking the event loop."""
+        return await self._await(turn, self.pace.requeue(turn, time.monotonic()), deadline)
+
+    def _wait_for(self, turn: Turn, wait: float, deadline: float) -> Turn:
         if not wait and not turn.local_refusal:
             return turn
         try:
@@ -104,9 +119,7 @@ class ProcessLimiter:
             raise
         return turn
 
-    async def aturn(self, deadline: float, *, first: bool = False) -> Turn:
-        """Wait until an attempt may go, without blocking the event loop."""
-        turn, wait = self.pace.acquire(time.monotonic(), first)
+    async def _await(self, turn: Turn, wait: float, deadline: float) -> Turn:
         if not wait and not turn.local_refusal:
             return turn
         try:

@@ -320,15 +320,28 @@ class AdaptivePace:
         self.last_active = now
         return seq
 
-    def _start(self, seq: int, now: float) -> None:
-        """Begin a slow start, call `seq` (sent at `now`) the first of its window."""
+    def _start(self, seq: int | None, now: float) -> None:
+        """Begin a slow start, call `seq` (sent at `now`) the first of its window (None: no call yet)."""
         self.open = False
         self.starting = True
         self._window = INITIAL_WINDOW
         self._threshold = math.inf
-        self._start_tokens = (INITIAL_WINDOW - 1.0, now)
         self._awaiting.clear()
-        self._awaiting[seq] = now
+        if seq is None:
+            self._start_tokens = (float(INITIAL_WINDOW), now)
+        else:
+            self._start_tokens = (INITIAL_WINDOW - 1.0, now)
+            self._awaiting[seq] = now
+
+    def pace_alone(self, now: float) -> None:
+        """The fleet's shared pace stopped (its store failed): this client paces its calls on its own from now.
+        Unless a proven limit paces it already, it begins with a slow start, as TCP does after an idle spell
+        (RFC 5681 section 4.1, the restart window): the fleet's pace held it, and its own share of the limit
+        is unknown."""
+        with self._lock:
+            self.fleet_paces = False
+            if self.adaptive and not self.engaged and not self.starting:
+                self._start(None, now)
 
     def open_done(self, seq: int, now: float, outcome: str, retry_after: float | None = None) -> None:
         """The answer of a call sent by `sent_open`: a refusal (weighed, and the pace may close), or any
@@ -359,6 +372,21 @@ class AdaptivePace:
             turn.new_work = first
             self.waiting.append(turn)
             return turn, self._wait(now) if self.waiting[0] is turn else math.inf
+
+    def requeue(self, turn: Turn, now: float) -> float:
+        """Put a turn that was given but never sent back in line (a fleet's shared pace held it, then stopped):
+        it waits for this pace behind the turns already waiting, as a new one would. Returns the wait as
+        `acquire` does; release the turn in any case."""
+        with self._lock:
+            if turn.state == SENT:
+                self._leave_flight(turn, now)
+                self._awaiting.pop(turn.seq, None)
+            if not self.waiting and self._wait(now) <= 0:
+                self._let_go(turn, now)
+                return 0.0
+            turn.state = QUEUED
+            self.waiting.append(turn)
+            return self._wait(now) if self.waiting[0] is turn else math.inf
 
     def go_anyway(self, turn: Turn, now: float) -> bool:
         """Let a queued turn that only the slow start holds go now, out of line (to the connection pool's own
@@ -498,11 +526,7 @@ class AdaptivePace:
             state = turn.state
             turn.state = DONE
             if state == SENT:
-                self.in_flight -= 1
-                if self._recovering and turn.seq < self._cut_seq:
-                    self._recovering -= 1
-                    if not self._recovering:
-                        self._recovered(now)
+                self._leave_flight(turn, now)
                 self._learn(turn.seq, now, outcome, retry_after)
             elif state == QUEUED:
                 first = self.waiting[0] is turn
@@ -511,6 +535,13 @@ class AdaptivePace:
                     return
             woken = self._after_answer(now)
         _wake(woken)
+
+    def _leave_flight(self, turn: Turn, now: float) -> None:
+        self.in_flight -= 1
+        if self._recovering and turn.seq < self._cut_seq:
+            self._recovering -= 1
+            if not self._recovering:
+                self._recovered(now)
 
     def _after_answer(self, now: float) -> list[Callable[[], object]]:
         """Let waiting calls go, or open again when nothing waits; the wakers to call once unlocked."""
