@@ -452,3 +452,29 @@ def test_calls_a_failed_fleet_held_go_by_the_process_s_own_start_a_window_at_a_t
     for turn in held[:INITIAL_WINDOW]:
         pace.release(turn, 1.05, ACCEPTED)
     assert pace.ready(held[INITIAL_WINDOW], 1.05) == 0.0, "an answer lets the next in line go"
+
+
+def test_refusals_that_come_after_their_calls_were_credited_make_the_start_wait_longer_for_answers() -> None:
+    """RFC 6298's timer: the first answer came in 10 ms, so a call unanswered after 30 ms counts as accepted.
+    When the API's answers slow down under the burst and refusals come after that, each takes back the slot
+    its credit added, and the timer grows past their round trip: the calls sent next are not counted as
+    accepted before a refusal of theirs could come back."""
+    pace = AdaptivePace()
+    sent = [go(pace, 0.0) for _ in range(INITIAL_WINDOW)]
+    waiting = [pace.acquire(0.0)[0] for _ in range(3 * INITIAL_WINDOW)]
+    pace.release(sent[0], 0.01, ACCEPTED)
+    assert pace.credit_after == pytest.approx(0.03)
+    gone = [turn for turn in waiting if pace.ready(turn, 0.05) == 0.0]  # the rest of the window credited
+    for turn in sent[1:4]:
+        pace.release(turn, 0.06, REFUSED)  # 60 ms after they went, long after their credit
+    assert pace.credit_after > 0.06
+    now, queue = 0.06, [turn for turn in waiting if turn not in gone]
+    while True:  # fill the window (past the start's pacing, which spaces sends by a fraction of a round trip)
+        wait = pace.ready(queue[0], now)
+        if wait == 0.0:
+            queue.pop(0)
+        elif wait < 0.01:
+            now += wait
+        else:
+            break
+    assert now + wait >= 0.05 + 0.06, "the calls sent at 50 ms hold their slots until a refusal could come"

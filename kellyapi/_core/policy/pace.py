@@ -12,13 +12,15 @@ Each mechanism is a published one, with its published constants:
   refilled, and what it accepts is unknown again), has at most `window` calls awaiting their verdict; the window
   grows by one for each call accepted, doubling every round trip, and a refused call gives no slot back (as a lost
   segment keeps its place in TCP's flight). A refusal comes back within a round trip, while an accepted call may
-  take seconds of work: a call unanswered after RFC 6298's retransmission timeout (3 round trips) counts as
-  accepted. The round trip is the fastest answer yet, and before any, quiche's initial estimate (100 ms), which is
-  also the longest a call is taken to need: so a burst against an API already at its limit costs the refusals of a
-  window, not of the whole burst, and against a healthy API the window reaches the connections the client has
-  (100) within 4 doublings, 0.4 s at most, whatever its calls take. A call is held in the start for at most half
-  the time it had left (then goes to the connection pool's own queue): a start is a guess at what the API accepts,
-  not a limit it showed, and a call with a short timeout must not fail for it. Sends in the start are spread over
+  take seconds of work: a call unanswered after RFC 6298's retransmission timeout (3 round trips after the first
+  answer, then the smoothed round trip plus four times its variation, never below 3 of the fastest) counts as
+  accepted, and a refusal that comes later still takes back the slot the credit added and is timed too. Before
+  any answer the round trip is quiche's initial estimate (100 ms): so a burst against an API already at its limit
+  costs the refusals of a window, not of the whole burst, and against a healthy API the window reaches the
+  connections the client has (100) within 4 doublings, 0.4 s on a nearby API, whatever its calls take. A call
+  is held in the start for at most half the time it had left (then goes to the connection pool's own queue): a
+  start is a guess at what the API accepts, not a limit it showed, and a call with a short timeout must not fail
+  for it. Sends in the start are spread over
   the round trip (RFC 9002 section 7.7's pacing, 1.25 windows a round trip), so that the refusal of the first call
   over a limit comes back before the rest of its window has gone. The start ends once every waiting call has gone,
   or when a limit is proven (pacing takes over). A 429 with a `Retry-After` in the start is its retransmission
@@ -266,8 +268,11 @@ class AdaptivePace:
         self._threshold = math.inf  # RFC 5681's ssthresh: the window above which it grows by one a round trip
         self._awaiting: collections.OrderedDict[int, float] = collections.OrderedDict()  # sent: number -> when
         self._start_tokens = (float(INITIAL_WINDOW), -math.inf)  # the start's pacing bucket: tokens, and when
+        self._credited: dict[int, float] = {}  # sent in the start and counted as accepted unanswered: -> when
         self.round_trip = INITIAL_ROUND_TRIP  # the fastest answer yet, at most the initial estimate
         self.credit_after = INITIAL_ROUND_TRIP  # seconds after which an unanswered call counts as accepted
+        self._smoothed_round_trip: float | None = None  # RFC 6298's SRTT and RTTVAR, of the start's answers
+        self._round_trip_variation = 0.0
         # Evidence
         self._cut_seq = 0  # the first call sent after the last cut: a refusal of an earlier one does not cut
         # NewReno's recovery (RFC 6582): the calls in flight at the last cut not yet answered. Until they are,
@@ -327,6 +332,7 @@ class AdaptivePace:
         self._window = INITIAL_WINDOW
         self._threshold = math.inf
         self._awaiting.clear()
+        self._credited.clear()
         if seq is None:
             self._start_tokens = (float(INITIAL_WINDOW), now)
         else:
@@ -381,6 +387,7 @@ class AdaptivePace:
             if turn.state == SENT:
                 self._leave_flight(turn, now)
                 self._awaiting.pop(turn.seq, None)
+                self._credited.pop(turn.seq, None)
             if not self.waiting and self._wait(now) <= 0:
                 self._let_go(turn, now)
                 return 0.0
@@ -460,6 +467,7 @@ class AdaptivePace:
             if sent > credited:
                 break
             del awaiting[seq]
+            self._credited[seq] = sent
             self._grow()
         if len(awaiting) >= self._window:
             return next(iter(awaiting.values())) + self.credit_after - now
@@ -562,6 +570,7 @@ class AdaptivePace:
         if self.starting:  # every call waiting has gone: the start is over, its measure goes on
             self.starting = False
             self._awaiting.clear()
+            self._credited.clear()
         else:
             self._rebase = True  # pacing switched off: the next call begins a new measure of what the API accepts
 
@@ -573,26 +582,49 @@ class AdaptivePace:
         self._seen(seq, now)
         if self.starting:
             sent = self._awaiting.pop(seq, None)
+            credited = self._credited.pop(seq, None)
             if sent is not None and outcome != FAILED:
-                # RFC 6298 section 2.2: one round trip R measured, the retransmission timeout is 3R.
-                self.round_trip = max(GRANULARITY, min(self.round_trip, now - sent))
-                self.credit_after = min(self.credit_after, 3 * self.round_trip)
-                if outcome == ACCEPTED:
-                    self._grow()
-                elif _asks_a_pause(retry_after) and now >= self._paused_until:
-                    # A pause the API asked for is TCP's retransmission timeout (RFC 5681 section 3.1): the
-                    # threshold to half the window (equation 4, the window standing for the flight), and the
-                    # window to the loss window of one. After the pause the start grows back to the threshold,
-                    # then by one a round trip, instead of doubling into a bucket it found empty.
-                    self._threshold = max(self._window / 2, 2)
-                    self._window = 1
-                else:  # a refused call takes its own slot away (as a lost segment keeps its place in the flight)
-                    self._window = max(1, self._window - 1)
+                self._time_round_trip(now - sent)
+            elif credited is not None and outcome == REFUSED:
+                # A refusal that came after its call was credited as accepted: the timer was too short (the
+                # API's answers slowed down under the burst), and this round trip says by how much. (An
+                # accepted call answered late took its work's time, not a round trip's.)
+                self._time_round_trip(now - credited)
+            if outcome == ACCEPTED and sent is not None:  # (a call credited as accepted grew the window then)
+                self._grow()
+            elif outcome == REFUSED and _asks_a_pause(retry_after) and now >= self._paused_until:
+                # A pause the API asked for is TCP's retransmission timeout (RFC 5681 section 3.1): the
+                # threshold to half the window (equation 4, the window standing for the flight), and the
+                # window to the loss window of one. After the pause the start grows back to the threshold,
+                # then by one a round trip, instead of doubling into a bucket it found empty.
+                self._threshold = max(self._window / 2, 2)
+                self._window = 1
+            elif outcome == REFUSED:
+                # A refused call takes its own slot away (as a lost segment keeps its place in the flight);
+                # one refused after it was credited as accepted (the API's answers slowed down under the
+                # burst) takes back the slot its credit added.
+                self._window = max(1, self._window - 1)
         if outcome == ACCEPTED:
             self._got_through |= seq >= self._cut_seq
             self._accepted(now)
         elif outcome == REFUSED:
             self._refused(seq, now, retry_after)
+
+    def _time_round_trip(self, sample: float) -> None:
+        """RFC 6298 section 2: the retransmission timeout from the round trips measured, 3R after the first
+        (R + 4 * R/2), then the smoothed round trip plus four times its variation, so that a burst whose
+        refusals come back later than the first answers did waits for them. The RFC rounds the timeout up to
+        a floor against spurious timeouts (1 s, for TCP); this one never goes below the first sample's rule
+        for the fastest answer, 3R."""
+        self.round_trip = max(GRANULARITY, min(self.round_trip, sample))
+        smoothed = self._smoothed_round_trip
+        if smoothed is None:
+            smoothed, self._round_trip_variation = sample, sample / 2
+        else:
+            self._round_trip_variation = 0.75 * self._round_trip_variation + 0.25 * abs(smoothed - sample)
+            smoothed = 0.875 * smoothed + 0.125 * sample
+        self._smoothed_round_trip = smoothed
+        self.credit_after = max(3 * self.round_trip, smoothed + max(GRANULARITY, 4 * self._round_trip_variation))
 
     def _seen(self, seq: int, now: float) -> None:
         """Call number `seq` went: so did every call numbered before it (the SRE book's requests)."""
@@ -690,6 +722,7 @@ class AdaptivePace:
         self._last_cut = now
         self.starting = False  # a limit found: the pace takes over
         self._awaiting.clear()
+        self._credited.clear()
         # An API's token bucket of botocore's shape holds a second's worth: full when the client began
         # sending after an idle spell, so that it let a second's worth through besides its rate; empty at
         # the last cut, so that the next over a second at least.
