@@ -268,6 +268,10 @@ class SyncClient:
             error: errors.BaseError | None
             try:
                 response = self._transport.send(request, remaining, fresh_connection)
+            except errors.TimeoutError as exc:
+                # The attempt had what was left of the call's timeout: the error names the call's timeout.
+                error = request.timed_out(budget)
+                error.__cause__ = exc.__cause__
             except errors.BaseError as exc:
                 error = exc
             else:
