@@ -12,8 +12,8 @@ Each mechanism is a published one, with its published constants:
   refilled, and what it accepts is unknown again), has at most `window` calls awaiting their verdict; the window
   grows by one for each call accepted, doubling every round trip, and a refused call gives no slot back (as a lost
   segment keeps its place in TCP's flight). A refusal comes back within a round trip, while an accepted call may
-  take seconds of work: a call unanswered after RFC 6298's retransmission timeout (3 round trips after the first
-  answer, then the smoothed round trip plus four times its variation, never below 3 of the fastest) counts as
+  take seconds of work: a call unanswered after RFC 6298's retransmission timeout (3 round trips of the fastest
+  answer, and never less than the smoothed round trip of refusals plus four times its variation) counts as
   accepted, and a refusal that comes later still takes back the slot the credit added and is timed too. Before
   any answer the round trip is quiche's initial estimate (100 ms): so a burst against an API already at its limit
   costs the refusals of a window, not of the whole burst, and against a healthy API the window reaches the
@@ -271,8 +271,10 @@ class AdaptivePace:
         self._credited: dict[int, float] = {}  # sent in the start and counted as accepted unanswered: -> when
         self.round_trip = INITIAL_ROUND_TRIP  # the fastest answer yet, at most the initial estimate
         self.credit_after = INITIAL_ROUND_TRIP  # seconds after which an unanswered call counts as accepted
-        self._smoothed_round_trip: float | None = None  # RFC 6298's SRTT and RTTVAR, of the start's answers
+        self._fastest_timeout = INITIAL_ROUND_TRIP  # RFC 6298's first-sample timer, of the fastest answer
+        self._smoothed_round_trip: float | None = None  # RFC 6298's SRTT and RTTVAR, of the start's refusals
         self._round_trip_variation = 0.0
+        self._refusal_timeout = 0.0  # ...and the timer they give
         # Evidence
         self._cut_seq = 0  # the first call sent after the last cut: a refusal of an earlier one does not cut
         # NewReno's recovery (RFC 6582): the calls in flight at the last cut not yet answered. Until they are,
@@ -345,6 +347,8 @@ class AdaptivePace:
         (RFC 5681 section 4.1, the restart window): the fleet's pace held it, and its own share of the limit
         is unknown."""
         with self._lock:
+            if not self.fleet_paces:  # alone already (Redis failed again)
+                return
             self.fleet_paces = False
             if self.adaptive and not self.engaged and not self.starting:
                 self._start(None, now)
@@ -584,12 +588,12 @@ class AdaptivePace:
             sent = self._awaiting.pop(seq, None)
             credited = self._credited.pop(seq, None)
             if sent is not None and outcome != FAILED:
-                self._time_round_trip(now - sent)
+                self._time_answer(now - sent, outcome == REFUSED)
             elif credited is not None and outcome == REFUSED:
                 # A refusal that came after its call was credited as accepted: the timer was too short (the
                 # API's answers slowed down under the burst), and this round trip says by how much. (An
                 # accepted call answered late took its work's time, not a round trip's.)
-                self._time_round_trip(now - credited)
+                self._time_answer(now - credited, True)
             if outcome == ACCEPTED and sent is not None:  # (a call credited as accepted grew the window then)
                 self._grow()
             elif outcome == REFUSED and _asks_a_pause(retry_after) and now >= self._paused_until:
@@ -610,21 +614,24 @@ class AdaptivePace:
         elif outcome == REFUSED:
             self._refused(seq, now, retry_after)
 
-    def _time_round_trip(self, sample: float) -> None:
-        """RFC 6298 section 2: the retransmission timeout from the round trips measured, 3R after the first
-        (R + 4 * R/2), then the smoothed round trip plus four times its variation, so that a burst whose
-        refusals come back later than the first answers did waits for them. The RFC rounds the timeout up to
-        a floor against spurious timeouts (1 s, for TCP); this one never goes below the first sample's rule
-        for the fastest answer, 3R."""
+    def _time_answer(self, sample: float, refused: bool) -> None:
+        """RFC 6298's retransmission timeout, section 2. Its first-sample rule, 3R, for the fastest answer yet
+        (at most the initial estimate). A refusal comes with no work behind it, so its time is a round trip
+        proper: refusals feed the smoothed timer (SRTT + 4 * RTTVAR), which the credit never undercuts, so that
+        a burst whose refusals come back later than the first answers did waits for them. (An accepted call's
+        time includes its work: as a sample it would lengthen the timer with every slower call.)"""
         self.round_trip = max(GRANULARITY, min(self.round_trip, sample))
-        smoothed = self._smoothed_round_trip
-        if smoothed is None:
-            smoothed, self._round_trip_variation = sample, sample / 2
-        else:
-            self._round_trip_variation = 0.75 * self._round_trip_variation + 0.25 * abs(smoothed - sample)
-            smoothed = 0.875 * smoothed + 0.125 * sample
-        self._smoothed_round_trip = smoothed
-        self.credit_after = max(3 * self.round_trip, smoothed + max(GRANULARITY, 4 * self._round_trip_variation))
+        self._fastest_timeout = min(self._fastest_timeout, 3 * self.round_trip)
+        if refused:
+            smoothed = self._smoothed_round_trip
+            if smoothed is None:
+                smoothed, self._round_trip_variation = sample, sample / 2
+            else:
+                self._round_trip_variation = 0.75 * self._round_trip_variation + 0.25 * abs(smoothed - sample)
+                smoothed = 0.875 * smoothed + 0.125 * sample
+            self._smoothed_round_trip = smoothed
+            self._refusal_timeout = smoothed + max(GRANULARITY, 4 * self._round_trip_variation)
+        self.credit_after = max(self._fastest_timeout, self._refusal_timeout)
 
     def _seen(self, seq: int, now: float) -> None:
         """Call number `seq` went: so did every call numbered before it (the SRE book's requests)."""
