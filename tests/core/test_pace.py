@@ -454,6 +454,59 @@ def test_calls_a_failed_fleet_held_go_by_the_process_s_own_start_a_window_at_a_t
     assert pace.ready(held[INITIAL_WINDOW], 1.05) == 0.0, "an answer lets the next in line go"
 
 
+@pytest.mark.parametrize("in_a_fleet", [False, True])
+def test_the_refusals_of_the_burst_that_found_a_limit_do_not_make_the_client_refuse_its_new_calls(
+    in_a_fleet: bool,
+) -> None:
+    """Six of a first window of ten refused (as when several processes begin at once on one bucket): a limit,
+    and the pace (or the fleet's) keeps to it from there. That burst says nothing of the API now: the
+    throttle's counts start with the wave that found the limit, in a fleet's process as in a client alone.
+    Refusals that go on after it still make the throttle refuse new calls."""
+    pace = AdaptivePace(rand=lambda: 0.0)
+    pace.fleet_paces = in_a_fleet
+    first_window = [go(pace, 0.0) for _ in range(INITIAL_WINDOW)]
+    for index, turn in enumerate(first_window):
+        pace.release(turn, 0.05, REFUSED if index % 2 == 0 or index == 9 else ACCEPTED)
+    assert pace.waves == 1
+    assert not pace.acquire(0.1)[0].local_refusal
+    pace = AdaptivePace(rand=lambda: 0.5)
+    pace.fleet_paces = in_a_fleet
+    answer_in_order(pace, [REFUSED] * 20, 0.0, 0.01)
+    assert pace.acquire(1.0)[0].local_refusal, "a used-up quota: more refusals than twice the accepts"
+
+
+def test_a_process_a_failed_fleet_leaves_alone_counts_for_its_throttle_afresh() -> None:
+    """The fleet's pace was refused most calls (a quota the fleet used up), then Redis failed: the process's
+    share alone is unknown, so its throttle starts as a new client's, and its own refusals teach it again."""
+    pace = AdaptivePace(rand=lambda: 0.5)
+    pace.fleet_paces = True
+    now = answer_in_order(pace, [REFUSED] * 20, 0.0, 0.01)
+    assert pace.acquire(now)[0].local_refusal
+    pace.pace_alone(now)
+    turn, _ = pace.acquire(now)
+    assert not turn.local_refusal, "a new call goes, in the process's own start"
+    pace.release(turn, now)
+    now = answer_in_order(pace, [REFUSED] * 10, now, 0.01)
+    assert pace.acquire(now)[0].local_refusal
+
+
+def test_a_process_a_failed_fleet_leaves_alone_measures_only_what_it_sent_alone() -> None:
+    """The turns the fleet's schedule held had numbers, but never went: once Redis failed, the rate the
+    process's first wave alone cuts to is what the API accepted of the calls it sent since, here none."""
+    pace = AdaptivePace()
+    pace.fleet_paces = True
+    for turn in [go(pace, 0.0) for _ in range(INITIAL_WINDOW)]:
+        pace.release(turn, 0.05, ACCEPTED)
+    held = [go(pace, 0.1, first=False) for _ in range(3 * INITIAL_WINDOW)]
+    pace.pace_alone(1.0)
+    sent = [turn for turn in held if pace.requeue(turn, 1.0) == 0.0]
+    for turn in sent:
+        pace.release(turn, 1.01, REFUSED)
+    assert pace.engaged and pace.rate == MIN_RATE
+    for turn in held:
+        pace.release(turn, 1.02)
+
+
 def test_refusals_that_come_after_their_calls_were_credited_make_the_start_wait_longer_for_answers() -> None:
     """RFC 6298's timer: the first answer came in 10 ms, so a call unanswered after 30 ms counts as accepted.
     When the API's answers slow down under the burst and refusals come after that, each takes back the slot

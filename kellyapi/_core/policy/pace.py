@@ -45,16 +45,16 @@ Each mechanism is a published one, with its published constants:
   along CUBIC's curve (C = 0.4), above the old rate after a while, probing for a limit that rose. The
   floor is 0.5 calls a second: a client that got nothing through (one of many on a limit, after their
   bursts) probes at it. After two minutes without a refusal pacing switches off and the pace opens again.
-- **Client-side throttling** (the SRE book again, K = 2). When the API refuses more calls than it accepts,
-  new work is refused locally with probability `max(0, (requests - 2 * accepts) / (requests + 1))`: calls
-  fail fast, the API sees at most one refusal per accepted call, and the few attempts that still go are
-  the probes that notice a recovery. The counts are those of the last two minutes, since the pace last
-  engaged (accepts from before a limit say nothing of a quota used up since), and start afresh when a
-  probe is accepted after local refusals (the half-open circuit breaker's rule: the API accepts calls
-  again). A retry is the pace's to send and the retry policy's to allow; but when the API refuses even the
-  slowest pace, has accepted nothing since the last cut, says nothing of when to come back and the
-  throttle's counts show it refusing more than it accepts, the calls waiting for a turn fail at once
-  (`_refuse_waiting`).
+- **Client-side throttling** (the SRE book again, K = 2). When the API refuses more calls than it accepts, new work
+  is refused locally with probability `max(0, (requests - 2 * accepts) / (requests + 1))`: calls fail fast, the API
+  sees at most one refusal per accepted call, and the few attempts that still go are the probes that notice a
+  recovery. The counts are those of the last two minutes, since the wave that found the limit (the first in two
+  minutes: accepts from before a limit say nothing of a quota used up since), and start afresh when a probe is
+  accepted after local refusals (the half-open circuit breaker's rule: the API accepts calls again), and when a
+  client a fleet paced goes on alone (its share is unknown). A retry is the pace's to send and the retry policy's to
+  allow; but when the API refuses even the slowest pace, has accepted nothing since the last cut, says nothing of
+  when to come back and the throttle's counts show it refusing more than it accepts, the calls waiting for a turn
+  fail at once (`_refuse_waiting`).
 - **Retry-After.** A 429's `Retry-After` of up to `RETRY_AFTER_CAP` (60 s, as openai-python honours) pauses
   every call of the client, not only the refused one; a longer one pauses nobody (a quota for the day does not
   freeze the client: each call raises with the wait on its error).
@@ -295,6 +295,7 @@ class AdaptivePace:
         self._local_refusals = _SlidingCount(EVIDENCE_WINDOW)
         self._refused_locally = False  # since the counts last started afresh
         self._last_refusal = -math.inf
+        self._last_wave = -math.inf  # when a wave of refusals last proved a limit (or, paced, cut the rate)
         # Pacing
         self.engaged = max_rate is not None
         self.rate = math.inf if max_rate is None else max_rate
@@ -350,6 +351,13 @@ class AdaptivePace:
             if not self.fleet_paces:  # alone already (Redis failed again)
                 return
             self.fleet_paces = False
+            # What it measured was of the fleet's limit, and counted as sent the calls the fleet's schedule
+            # held (numbered when this pace let them go, they go back in line for new numbers): alone, its
+            # throttle's counts and the measure of what the API accepts start afresh, as a new client's do
+            # (its first wave starts the counts again: the refusals of its start say nothing of its share).
+            self._restart_counts()
+            self._last_wave = -math.inf
+            self._delivery = _Delivery(next(self._seqs) + 1, now)  # (after a number nobody sends, as `_wave`)
             if self.adaptive and not self.engaged and not self.starting:
                 self._start(None, now)
 
@@ -720,6 +728,12 @@ class AdaptivePace:
         first = not self.engaged
         if first:
             self._delivery_start()
+        if now - self._last_wave > EVIDENCE_WINDOW:
+            # A limit found (the first, or the first in the throttle's two minutes): what was accepted before it
+            # says nothing of now, nor do the refusals that proved it (the burst that found it). So in a fleet
+            # too, whose shared pace does the pacing and whose waves never engage this one.
+            self._restart_counts()
+        self._last_wave = now
         delivery = self._delivery
         # The calls sent so far are this wave's: from here on only later ones weigh (a number nobody sends).
         self._cut_seq = next(self._seqs)
@@ -745,8 +759,6 @@ class AdaptivePace:
         self._recovering = self.in_flight
         self._recovery_seq = self._cut_seq
         if not self.fleet_paces:  # (a fleet's shared pace does the pacing)
-            if first:
-                self._restart_counts()  # a limit found: what was accepted before it says nothing of now
             if not first and self._cut_measure.rate() < self._w_max:
                 # RFC 8312 section 4.6, fast convergence: a client whose share fell gives up more of it, so
                 # that clients on one limit converge to equal shares sooner.
