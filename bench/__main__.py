@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.metadata
 import json
 import os
 import platform
@@ -424,8 +425,8 @@ def render(bench: Bench) -> str:
         lines.append(f"| {label} | {ratio:.3f} | {noise:.3f} | {'≥' if higher else '≤'} {goal} | {verdict} |")
     lines += ["| " + " | ".join(row) + " |" for row in media.verdicts(bench.media_outcomes)]
     for verdict_row in rate_limits.verdicts(bench.rate_outcomes, bench.rate_checks):
-        label, value, goal, met = verdict_row.strip("|").split(" | ")
-        lines.append(f"| {label.strip()} | {value} | | {goal} | {met.strip()} |")
+        target, value, rate_goal, met_text = verdict_row.strip("|").split(" | ")
+        lines.append(f"| {target.strip()} | {value} | | {rate_goal} | {met_text.strip()} |")
     lines += ["", "Per call (median of rounds; ± the spread over rounds):", ""]
     lines += ["| contender | scheme | median | p99 | CPU per call |", "|---|---|---|---|---|"]
     for scheme in ("http", "https"):
@@ -464,9 +465,9 @@ def render(bench: Bench) -> str:
             if ("instructions", row, contender) in counted
         ):
             figure = bench.figures[("instructions", row, contender)]
-            raw = bench.figures.get(("instructions", row, raw_of.get(contender, contender)))
-            ratio = f"{figure.value / raw.value:.3f}" if raw is not None and contender in raw_of else ""
-            lines.append(f"| {contender} | {row} | {figure.value:,.0f} ± {figure.noise:.2%} | {ratio} |")
+            raw_figure = bench.figures.get(("instructions", row, raw_of.get(contender, contender)))
+            to_raw = f"{figure.value / raw_figure.value:.3f}" if raw_figure is not None and contender in raw_of else ""
+            lines.append(f"| {contender} | {row} | {figure.value:,.0f} ± {figure.noise:.2%} | {to_raw} |")
     lines += ["", media.render(bench.media_outcomes).rstrip("\n")]
     lines += ["", rate_limits.render(bench.rate_outcomes).rstrip("\n")]
     imports = [bench.figures.get(("import", "import", module)) for module in ("kellyapi", "aiohttp")]
@@ -487,12 +488,10 @@ def machine() -> str:
             if line.startswith("model name"):
                 cpu = line.split(":", 1)[1].strip()
                 break
-    import aiohttp
-    import urllib3
-
+    version = importlib.metadata.version
     return (
         f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}; Python {platform.python_version()},"
-        f" aiohttp {aiohttp.__version__}, urllib3 {urllib3.__version__}; {time.strftime('%Y-%m-%d')}"
+        f" aiohttp {version('aiohttp')}, urllib3 {version('urllib3')}; {time.strftime('%Y-%m-%d')}"
     )
 
 

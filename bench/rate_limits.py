@@ -518,9 +518,9 @@ def verdicts(outcomes: list[Outcome], checks: list[Check]) -> list[str]:
             row(f"{where}: calls succeeded", f"{succeeded:.1%}", "≥ 95%", succeeded >= 0.95)
         else:
             row(f"{where}: calls failed", str(outcome.failed), "0", outcome.failed == 0)
-            goal = 1.3 if "4 processes" in outcome.scenario else 1.15 if "limit" not in outcome.scenario else None
-            if goal is not None:
-                row(f"{where}: time / ideal", f"{outcome.ratio:.2f}", f"≤ {goal}", outcome.ratio <= goal)
+            time_goal = 1.3 if "4 processes" in outcome.scenario else 1.15 if "limit" not in outcome.scenario else None
+            if time_goal is not None:
+                row(f"{where}: time / ideal", f"{outcome.ratio:.2f}", f"≤ {time_goal}", outcome.ratio <= time_goal)
             row(f"{where}: requests refused", f"{outcome.refused_share:.1%}", "≤ 10%", outcome.refused_share <= 0.10)
     for check in checks:
         value = f"{check.value:.2f} {check.unit}".strip() if check.unit else f"{check.value:g}"

@@ -52,7 +52,7 @@ async def async_contender(name: str, url: str, stack: list[Any]) -> AsyncCall:
         from kellyapi import KellyAPI  # the original client, from its own venv
 
         old = KellyAPI(api_key=KEY, api=url)
-        return lambda: old.llm("hello")  # type: ignore[no-any-return]
+        return lambda: old.llm("hello")
     import aiohttp
 
     session = aiohttp.ClientSession()
@@ -142,7 +142,11 @@ def sync_calls(call: SyncCall, threads: int, calls: int, mark: Callable[[], obje
     """
     left = calls
     lock = threading.Lock()
-    start = threading.Barrier(threads + 1, action=mark)
+
+    def all_up() -> None:
+        mark()
+
+    start = threading.Barrier(threads + 1, action=all_up)
 
     def worker() -> None:
         nonlocal left
@@ -196,7 +200,11 @@ def measure(name: str, mode: str, url: str, sizes: list[int]) -> dict[str, Any]:
         return asyncio.run(run())
     call = sync_contender(name, url, stack)
     try:
-        return {"latency": sync_latency, "instructions": sync_instructions}.get(mode, sync_throughput)(call, *sizes)
+        if mode == "latency":
+            return sync_latency(call, *sizes)
+        if mode == "instructions":
+            return sync_instructions(call, *sizes)
+        return sync_throughput(call, *sizes)
     finally:
         for close in stack:
             close()
