@@ -490,6 +490,20 @@ def test_a_process_a_failed_fleet_leaves_alone_counts_for_its_throttle_afresh() 
     assert pace.acquire(now)[0].local_refusal
 
 
+def test_answers_to_calls_the_fleet_sent_weigh_nothing_once_the_process_paces_alone() -> None:
+    """Calls sent under the fleet's pace were in flight when Redis failed, and one in two of them came back
+    refused: that was the fleet's doing, and says nothing of this process's own share. New calls go."""
+    pace = AdaptivePace(rand=lambda: 0.5)
+    pace.fleet_paces = True
+    answer_in_order(pace, [ACCEPTED] * 40, 0.0, 0.05)
+    in_flight = [go(pace, 2.0) for _ in range(INITIAL_WINDOW)]
+    pace.pace_alone(2.01)
+    for index, turn in enumerate(in_flight):
+        pace.release(turn, 2.02, REFUSED if index % 2 == 0 else ACCEPTED)
+    assert not pace.engaged, "no limit proven by the calls it sent alone"
+    assert not any(pace.acquire(2.03)[0].local_refusal for _ in range(10))
+
+
 def test_a_process_a_failed_fleet_leaves_alone_measures_only_what_it_sent_alone() -> None:
     """The turns the fleet's schedule held had numbers, but never went: once Redis failed, the rate the
     process's first wave alone cuts to is what the API accepted of the calls it sent since, here none."""

@@ -48,8 +48,9 @@ Each mechanism is a published one, with its published constants:
 - **Client-side throttling** (the SRE book again, K = 2). When the API refuses more calls than it accepts, new work
   is refused locally with probability `max(0, (requests - 2 * accepts) / (requests + 1))`: calls fail fast, the API
   sees at most one refusal per accepted call, and the few attempts that still go are the probes that notice a
-  recovery. The counts are those of the last two minutes, since the wave that found the limit (the first in two
-  minutes: accepts from before a limit say nothing of a quota used up since), and start afresh when a probe is
+  recovery. The counts are those of the last two minutes, since the wave that found the limit (when the pace
+  engaged; in a fleet, whose pace never engages, the first wave in two minutes: accepts from before a limit say
+  nothing of a quota used up since), and start afresh when a probe is
   accepted after local refusals (the half-open circuit breaker's rule: the API accepts calls again), and when a
   client a fleet paced goes on alone (its share is unknown). A retry is the pace's to send and the retry policy's to
   allow; but when the API refuses even the slowest pace, has accepted nothing since the last cut, says nothing of
@@ -353,11 +354,13 @@ class AdaptivePace:
             self.fleet_paces = False
             # What it measured was of the fleet's limit, and counted as sent the calls the fleet's schedule
             # held (numbered when this pace let them go, they go back in line for new numbers): alone, its
-            # throttle's counts and the measure of what the API accepts start afresh, as a new client's do
-            # (its first wave starts the counts again: the refusals of its start say nothing of its share).
+            # evidence, its throttle's counts and the measure of what the API accepts are of the calls it sends
+            # from here, as a new client's are (the answers of calls the fleet sent weigh nothing, as those of
+            # a wave already cut for; its first wave starts the counts again).
+            self._measure_from_here(now)
             self._restart_counts()
-            self._last_wave = -math.inf
-            self._delivery = _Delivery(next(self._seqs) + 1, now)  # (after a number nobody sends, as `_wave`)
+            self._cut_measure = None
+            self._recovering = 0
             if self.adaptive and not self.engaged and not self.starting:
                 self._start(None, now)
 
@@ -728,18 +731,14 @@ class AdaptivePace:
         first = not self.engaged
         if first:
             self._delivery_start()
-        if now - self._last_wave > EVIDENCE_WINDOW:
-            # A limit found (the first, or the first in the throttle's two minutes): what was accepted before it
-            # says nothing of now, nor do the refusals that proved it (the burst that found it). So in a fleet
-            # too, whose shared pace does the pacing and whose waves never engage this one.
+        # A limit found: what was accepted before it says nothing of now, nor do the refusals of the burst that
+        # found it. Alone, that is when the pace engages; in a fleet, whose shared pace does the pacing and
+        # whose waves never engage this one, at its first wave in the throttle's two minutes.
+        if now - self._last_wave > EVIDENCE_WINDOW if self.fleet_paces else first:
             self._restart_counts()
         self._last_wave = now
         delivery = self._delivery
-        # The calls sent so far are this wave's: from here on only later ones weigh (a number nobody sends).
-        self._cut_seq = next(self._seqs)
-        self._highest_seen = self._cut_seq
-        self._scan = _Scan()
-        self._got_through = False
+        self._measure_from_here(now)  # the calls sent so far are this wave's
         self._last_cut = now
         self.starting = False  # a limit found: the pace takes over
         self._awaiting.clear()
@@ -755,7 +754,6 @@ class AdaptivePace:
             elapsed + BURST_SECONDS if first else max(elapsed, BURST_SECONDS),
             math.inf if first else self.rate,
         )
-        self._delivery = _Delivery(self._cut_seq + 1, now)
         self._recovering = self.in_flight
         self._recovery_seq = self._cut_seq
         if not self.fleet_paces:  # (a fleet's shared pace does the pacing)
@@ -768,6 +766,15 @@ class AdaptivePace:
             self.open = False
             # The API's bucket is empty now: so is the pace's (a burst only after a pause let both refill).
             self._theoretical = max(self._theoretical, now + BURST_SECONDS)
+
+    def _measure_from_here(self, now: float) -> None:
+        """From here on only the calls sent later weigh as evidence of a limit, count for the throttle and for
+        what the API accepts (the number taken marks the line, and nobody sends it)."""
+        self._cut_seq = next(self._seqs)
+        self._highest_seen = self._cut_seq
+        self._scan = _Scan()
+        self._got_through = False
+        self._delivery = _Delivery(self._cut_seq + 1, now)
 
     def _refine_cut(self) -> None:
         """A refusal of a call of the last wave, counted as accepted at the cut while in flight: the rate the
