@@ -9,6 +9,7 @@ resets before and during the body, a short body, a hang, a slow drip and broken 
 from __future__ import annotations
 
 import base64
+import collections
 import email.utils
 import functools
 import json
@@ -155,6 +156,15 @@ RANDOM_KINDS = tuple(kind for kind in KINDS if kind != "huge")
 """What the random mode draws from by default: every kind but the 30 MiB payload."""
 
 
+@attrs.define
+class _Planned:
+    """A fault planned for the next `left` calls: one entry however many (a quota used up for a billion calls
+    holds no billion-item list)."""
+
+    fault: Fault
+    left: int
+
+
 @attrs.frozen
 class _RandomMode:
     rate: float
@@ -168,7 +178,7 @@ class FaultPlan:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._queues: dict[str, list[Fault]] = {}
+        self._queues: dict[str, collections.deque[_Planned]] = {}
         self._random: _RandomMode | None = None
 
     def add(
@@ -213,8 +223,10 @@ class FaultPlan:
         if drip_interval is not None:
             changes["drip_interval"] = drip_interval
         fault = attrs.evolve(fault, **changes)
+        if times < 1:
+            return
         with self._lock:
-            self._queues.setdefault(route.lstrip("/"), []).extend([fault] * times)
+            self._queues.setdefault(route.lstrip("/"), collections.deque()).append(_Planned(fault, times))
 
     def add_rule(self, rule: str) -> None:
         """Plan faults from text, as `--fault` takes them: `ROUTE=KIND` or `ROUTE=KIND*TIMES`, e.g. `*=503*2`."""
@@ -244,7 +256,11 @@ class FaultPlan:
             for key in (route, ANY_ROUTE):
                 queue = self._queues.get(key)
                 if queue:
-                    return queue.pop(0)
+                    planned = queue[0]
+                    planned.left -= 1
+                    if not planned.left:
+                        queue.popleft()
+                    return planned.fault
             mode = self._random
             if mode is not None and mode.route in (route, ANY_ROUTE) and mode.rng.random() < mode.rate:
                 return KINDS[mode.rng.choice(mode.kinds)]

@@ -106,6 +106,25 @@ async def test_a_passing_fault_is_retried_once_and_the_call_succeeds(
     assert len(sleeps.waits) == 1
 
 
+async def test_planned_faults_meet_the_next_calls_in_order_however_many_are_planned(
+    kelly_sandbox: KellySandbox,
+) -> None:
+    """A quota used up for good is planned as a fault for ever more calls: that costs the sandbox one entry,
+    not one per call."""
+    kelly_sandbox.faults.add(ROUTE, "500", times=2)
+    kelly_sandbox.faults.add(ROUTE, "503")
+    kelly_sandbox.faults.add("chat/{model}", "500", times=10**15)
+    async with KellyAPI(kelly_sandbox.api_key, kelly_sandbox.url, max_retries=0) as api:
+        for _ in range(3):
+            with pytest.raises(errors.GenericApiError):
+                await api.generate("in turn", width=64, height=64)
+        assert await api.generate("in turn", width=64, height=64)
+        for _ in range(2):
+            with pytest.raises(errors.GenericApiError):
+                await api.llm("still refused")
+    assert [request.status for request in kelly_sandbox.requests] == [500, 500, 503, 200, 500, 500]
+
+
 @pytest.mark.parametrize(("kind", "least", "most"), [("429", 1.0, 1.0 + MARGIN), ("429-date", 0.9, 2.0 + MARGIN)])
 async def test_retry_after_is_waited_for_in_seconds_and_as_an_http_date(
     kelly_sandbox: KellySandbox, kind: str, least: float, most: float
