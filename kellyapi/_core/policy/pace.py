@@ -50,12 +50,11 @@ Each mechanism is a published one, with its published constants:
   sees at most one refusal per accepted call, and the few attempts that still go are the probes that notice a
   recovery. The counts are those of the last two minutes, since the wave that found the limit (when the pace
   engaged; in a fleet, whose pace never engages, the first wave in two minutes: accepts from before a limit say
-  nothing of a quota used up since), and start afresh when a probe is
-  accepted after local refusals (the half-open circuit breaker's rule: the API accepts calls again), and when a
-  client a fleet paced goes on alone (its share is unknown). A retry is the pace's to send and the retry policy's to
-  allow; but when the API refuses even the slowest pace, has accepted nothing since the last cut, says nothing of
-  when to come back and the throttle's counts show it refusing more than it accepts, the calls waiting for a turn
-  fail at once (`_refuse_waiting`).
+  nothing of a quota used up since), and start afresh when a probe is accepted after local refusals (the half-open
+  circuit breaker's rule: the API accepts calls again), and when a client a fleet paced goes on alone (its share is
+  unknown). A retry is the pace's to send and the retry policy's to allow; but when the API refuses even the slowest
+  pace, has accepted nothing since the last cut, says nothing of when to come back and the throttle's counts show it
+  refusing more than it accepts, the calls waiting for a turn fail at once (`_refuse_waiting`).
 - **Retry-After.** A 429's `Retry-After` of up to `RETRY_AFTER_CAP` (60 s, as openai-python honours) pauses
   every call of the client, not only the refused one; a longer one pauses nobody (a quota for the day does not
   freeze the client: each call raises with the wait on its error).
