@@ -119,6 +119,64 @@ def test_the_start_ends_once_every_waiting_call_has_gone_and_begins_again_after_
     assert not pace.open and pace.starting
 
 
+def run_a_batch(pace: AdaptivePace, count: int, now: float, round_trip: float = 0.01) -> float:
+    """`count` calls gathered at `now` (those that may not go wait in line), each accepted a round trip after it
+    went: when the last was answered."""
+    turns = [pace.acquire(now)[0] for _ in range(count)]
+    while any(turn.state != pace_module.DONE for turn in turns):
+        in_flight = [turn for turn in turns if turn.state == pace_module.SENT]
+        now += round_trip
+        for turn in in_flight:
+            pace.release(turn, now, ACCEPTED)
+        for turn in turns:
+            if turn.state == pace_module.QUEUED and pace.ready(turn, now) > 0:
+                break
+    return now
+
+
+def sent_before_any_answer(pace: AdaptivePace, now: float, within: float, gathered: int = 400) -> int:
+    """How many of `gathered` calls go within `within` seconds while none is answered (as the client sends
+    them: the first by `sent_open` if the pace is open, which may start it, the others in line)."""
+    opened = pace.open
+    if opened:
+        pace.sent_open(now)
+    turns = [pace.acquire(now)[0] for _ in range(gathered - opened)]
+    for step in range(1, 101):
+        for turn in turns:
+            if turn.state == pace_module.QUEUED and pace.ready(turn, now + within * step / 100) > 0:
+                break
+    sent = opened + sum(turn.state == pace_module.SENT for turn in turns)
+    for turn in turns:
+        pace.release(turn, now + within)
+    return sent
+
+
+def test_after_an_idle_spell_a_start_begins_from_the_window_the_api_accepted_for_five_minutes() -> None:
+    """RFC 7661: a client whose last start found no limit starts again, after an idle spell, from the window the
+    API accepted then (a batch of calls every few seconds is not held back each time), for five minutes."""
+    pace = AdaptivePace()
+    now = run_a_batch(pace, 300, 0.0)
+    assert pace.open and not pace.engaged
+    assert sent_before_any_answer(pace, now + 2.0, within=0.01) >= 250, "about the window the batch reached"
+
+    fresh = AdaptivePace()
+    assert sent_before_any_answer(fresh, 0.0, within=0.01) == INITIAL_WINDOW, "a new client: RFC 6928's window"
+
+    later = AdaptivePace()
+    now = run_a_batch(later, 300, 0.0)
+    assert sent_before_any_answer(later, now + 301.0, within=0.01) == INITIAL_WINDOW, "not after five minutes"
+
+
+def test_after_a_limit_was_found_a_start_begins_from_the_initial_window_again() -> None:
+    pace = AdaptivePace()
+    now = run_a_batch(pace, 300, 0.0)
+    now = answer_in_order(pace, [ACCEPTED] * 10 + [REFUSED] * 10, now + 2.0, 0.01)
+    assert pace.engaged, "a limit found"
+    now = answer_in_order(pace, [ACCEPTED] * 5, now + EVIDENCE_WINDOW + 1, 0.01)
+    assert pace.open and not pace.engaged
+    assert sent_before_any_answer(pace, now + 2.0, within=0.01) == INITIAL_WINDOW
+
+
 def test_a_call_held_only_by_the_start_may_go_anyway_but_not_one_held_by_a_pause() -> None:
     pace = AdaptivePace()
     sent = [go(pace, 0.0) for _ in range(INITIAL_WINDOW)]

@@ -91,9 +91,12 @@ class Log:
 class Server:
     """A model API: `answer(now)` gives the status and headers of a request arriving at `now`."""
 
-    def __init__(self, latency: float = 0.3, jitter: float = 0.0, seed: int = 0) -> None:
+    def __init__(
+        self, latency: float = 0.3, jitter: float = 0.0, seed: int = 0, refusal_latency: float = 0.02
+    ) -> None:
         self.latency = latency
         self.jitter = jitter
+        self.refusal_latency = refusal_latency  # a 429 takes no work: at most this long (as jittered)
         self.random = random.Random(seed)
         self.log = Log()
 
@@ -106,8 +109,9 @@ class Server:
         status, headers = self.decide(now)
         self.log.arrivals.append(now)
         self.log.statuses.append(status)
-        took = self.latency * (1 + self.jitter * (2 * self.random.random() - 1))
-        return status, headers, took if status == 200 else min(took, 0.02)
+        spread = 1 + self.jitter * (2 * self.random.random() - 1)
+        took = self.latency * spread
+        return status, headers, took if status == 200 else min(took, self.refusal_latency * spread)
 
 
 def _retry_after_header(value: float | None) -> dict[str, str]:

@@ -17,7 +17,9 @@ Each mechanism is a published one, with its published constants:
   accepted, and a refusal that comes later still takes back the slot the credit added and is timed too. Before
   any answer the round trip is quiche's initial estimate (100 ms): so a burst against an API already at its limit
   costs the refusals of a window, not of the whole burst, and against a healthy API the window reaches the
-  connections the client has (100) within 4 doublings, 0.4 s on a nearby API, whatever its calls take. A call
+  connections the client has (100) within 4 doublings, 0.4 s on a nearby API, whatever its calls take. A start
+  after an idle spell begins from the window the last one reached, if it proved no limit, for five minutes
+  (RFC 7661's non-validated period): a batch of calls every few seconds pays for one start, not one each. A call
   is held in the start for at most half the time it had left (then goes to the connection pool's own queue): a
   start is a guess at what the API accepts, not a limit it showed, and a call with a short timeout must not fail
   for it. Sends in the start are spread over
@@ -97,6 +99,9 @@ MIN_RATE = 0.5  # botocore adaptive.py: the lowest rate the token bucket is set 
 # that shape is full again after an idle second: what it accepts is then measured afresh.
 BURST_SECONDS = 1.0
 INITIAL_WINDOW = 10  # RFC 6928: TCP's initial window, in calls here rather than segments
+# RFC 7661's non-validated period (NVP): a window the API was shown to accept is kept through idle spells for
+# five minutes, and only then falls back to the initial window.
+NON_VALIDATED_PERIOD = 300.0
 PACING_GAIN = 1.25  # RFC 9002 section 7.7: sends spread at 1.25 windows a round trip
 GRANULARITY = 0.001  # RFC 9002 section 6.1.2's kGranularity: no round trip is taken as shorter than a clock tick
 INITIAL_ROUND_TRIP = 0.1  # quiche (Chromium's QUIC) kInitialRttMs: "initial rtt used before any samples"
@@ -265,6 +270,7 @@ class AdaptivePace:
         # The slow start
         self.starting = adaptive and max_rate is None
         self._window: float = INITIAL_WINDOW
+        self._validated: tuple[float, float] = (INITIAL_WINDOW, -math.inf)  # the last start's window, and when
         self._threshold = math.inf  # RFC 5681's ssthresh: the window above which it grows by one a round trip
         self._awaiting: collections.OrderedDict[int, float] = collections.OrderedDict()  # sent: number -> when
         self._start_tokens = (float(INITIAL_WINDOW), -math.inf)  # the start's pacing bucket: tokens, and when
@@ -332,7 +338,8 @@ class AdaptivePace:
         """Begin a slow start, call `seq` (sent at `now`) the first of its window (None: no call yet)."""
         self.open = False
         self.starting = True
-        self._window = INITIAL_WINDOW
+        validated, since = self._validated
+        self._window = validated if now - since <= NON_VALIDATED_PERIOD else INITIAL_WINDOW
         self._threshold = math.inf
         self._awaiting.clear()
         self._credited.clear()
@@ -360,6 +367,7 @@ class AdaptivePace:
             self._restart_counts()
             self._cut_measure = None
             self._recovering = 0
+            self._validated = (INITIAL_WINDOW, -math.inf)  # the fleet's window, not its own
             if self.adaptive and not self.engaged and not self.starting:
                 self._start(None, now)
 
@@ -583,6 +591,9 @@ class AdaptivePace:
         self.open = True
         if self.starting:  # every call waiting has gone: the start is over, its measure goes on
             self.starting = False
+            # The API accepted what this window let through, with no limit proven: the next start, after an idle
+            # spell, begins from it (RFC 7661) rather than doubling up again from the initial window.
+            self._validated = (max(float(INITIAL_WINDOW), self._window), now)
             self._awaiting.clear()
             self._credited.clear()
         else:
@@ -740,6 +751,7 @@ class AdaptivePace:
         self._measure_from_here(now)  # the calls sent so far are this wave's
         self._last_cut = now
         self.starting = False  # a limit found: the pace takes over
+        self._validated = (INITIAL_WINDOW, -math.inf)  # what the API accepts is measured afresh after a pause
         self._awaiting.clear()
         self._credited.clear()
         # An API's token bucket of botocore's shape holds a second's worth: full when the client began
