@@ -21,6 +21,7 @@ from kellyapi._core.policy.pace import (
     INITIAL_ROUND_TRIP,
     INITIAL_WINDOW,
     MIN_RATE,
+    PROBE_AFTER,
     REFUSED,
     AdaptivePace,
     Turn,
@@ -409,6 +410,69 @@ def test_a_probe_accepted_after_local_refusals_lets_calls_go_again() -> None:
     assert pace.acquire(now)[0].local_refusal
     now = answer_in_order(pace, [ACCEPTED], now, 0.01)  # the quota came back
     assert not any(pace.acquire(now)[0].local_refusal for _ in range(20))
+
+
+def test_a_new_call_that_waited_for_its_turn_is_not_refused_for_waiting() -> None:
+    """The throttle draws once for a call (the SRE book's): a call that passed its draw and waited in line, the
+    API's answers unchanged meanwhile, goes when its turn comes."""
+    draws = iter([0.9, 0.1])  # passes the draw when it queues (0.9 against 5 in 6); a second draw would refuse
+    pace = AdaptivePace(rand=lambda: next(draws))
+    now = answer_in_order(pace, [REFUSED] * 10, 0.0, 0.01)
+    turn, wait = pace.acquire(now)
+    assert not turn.local_refusal and wait > 0, "paced: it waits in line"
+    assert pace.ready(turn, now + wait) == 0.0
+    assert not turn.local_refusal and turn.state == pace_module.SENT
+    pace.release(turn, now + wait + 0.01, ACCEPTED)
+
+
+def test_a_call_that_waited_while_the_api_refused_more_is_refused_with_the_share_when_it_goes() -> None:
+    """The API refused one more call while a new one waited: in all, the new call is refused locally with the
+    throttle's share when it goes, not with the chance of two draws."""
+    chance = random.Random(4)
+    trials, went = 3000, 0
+    for _ in range(trials):
+        pace = AdaptivePace(rand=chance.random)
+        now = answer_in_order(pace, [REFUSED] * 10, 0.0, 0.01)  # 5 refusals counted since the cut: 5 in 6
+        retry, wait = pace.acquire(now, first=False)
+        call, _ = pace.acquire(now)
+        if call.local_refusal:
+            pace.release(retry, now)
+            continue
+        now += wait
+        assert pace.ready(retry, now) == 0.0
+        pace.release(retry, now + 0.01, REFUSED, retry_after=1.0)  # 6 in 7 now
+        now += 1.01  # the pause the refusal asked for
+        while (wait := pace.ready(call, now)) > 0:
+            now += wait
+        went += not call.local_refusal
+        pace.release(call, now + 0.01, ACCEPTED)
+    assert went / trials == pytest.approx(1 / 7, abs=0.03)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_quota_back_after_a_long_outage_is_noticed_within_a_sleep_window(seed: int) -> None:
+    """Every call refused for five minutes, a new one tried every 50 ms: the book's formula alone would let about
+    one through in two minutes; a probe goes once nothing went for Hystrix's sleep window, and no more often."""
+    pace = AdaptivePace(rand=random.Random(seed).random)
+    back_at, step = 300.0, 0.05
+    now, first_accepted, sent_in_outage = 0.0, math.inf, 0
+    while now < back_at + 60:
+        turn, wait = pace.acquire(now)
+        while wait and not turn.local_refusal:
+            now += wait
+            wait = pace.ready(turn, now)
+        if turn.local_refusal:
+            pace.release(turn, now)
+        else:
+            outcome = ACCEPTED if now >= back_at else REFUSED
+            sent_in_outage += EVIDENCE_WINDOW <= now < back_at
+            pace.release(turn, now + 0.02, outcome)
+            if outcome == ACCEPTED:
+                first_accepted = min(first_accepted, now)
+        now += step
+    assert first_accepted - back_at <= PROBE_AFTER + step
+    outage = back_at - EVIDENCE_WINDOW  # (the counts' whole window of refusals)
+    assert sent_in_outage <= 1.2 * outage / PROBE_AFTER, "a probe a sleep window, and the few the formula lets go"
 
 
 def test_one_in_two_refused_is_left_alone_by_the_throttle() -> None:

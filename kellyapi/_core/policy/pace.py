@@ -50,13 +50,15 @@ Each mechanism is a published one, with its published constants:
 - **Client-side throttling** (the SRE book again, K = 2). When the API refuses more calls than it accepts, new work
   is refused locally with probability `max(0, (requests - 2 * accepts) / (requests + 1))`: calls fail fast, the API
   sees at most one refusal per accepted call, and the few attempts that still go are the probes that notice a
-  recovery. The counts are those of the last two minutes, since the wave that found the limit (when the pace
-  engaged; in a fleet, whose pace never engages, the first wave in two minutes: accepts from before a limit say
-  nothing of a quota used up since), and start afresh when a probe is accepted after local refusals (the half-open
-  circuit breaker's rule: the API accepts calls again), and when a client a fleet paced goes on alone (its share is
-  unknown). A retry is the pace's to send and the retry policy's to allow; but when the API refuses even the slowest
-  pace, has accepted nothing since the last cut, says nothing of when to come back and the throttle's counts show it
-  refusing more than it accepts, the calls waiting for a turn fail at once (`_refuse_waiting`).
+  recovery. The book's formula lets about one through in two minutes: once nothing went for five seconds, the next
+  call goes (Hystrix's sleep window before a half-open probe). The counts are those of the last two minutes, since
+  the wave that found the limit (when the pace engaged; in a fleet, whose pace never engages, the first wave in two
+  minutes: accepts from before a limit say nothing of a quota used up since), and start afresh when a probe is
+  accepted after local refusals (the half-open circuit breaker's rule: the API accepts calls again), and when a
+  client a fleet paced goes on alone (its share is unknown). A call's first attempt is drawn for once, at the share
+  when it goes. A retry is the pace's to send and the retry policy's to allow; but when the API refuses even the
+  slowest pace, has accepted nothing since the last cut, says nothing of when to come back and the throttle's
+  counts show it refusing more than it accepts, the calls waiting for a turn fail at once (`_refuse_waiting`).
 - **Retry-After.** A 429's `Retry-After` of up to `RETRY_AFTER_CAP` (60 s, as openai-python honours) pauses
   every call of the client, not only the refused one; a longer one pauses nobody (a quota for the day does not
   freeze the client: each call raises with the wait on its error).
@@ -83,6 +85,9 @@ import attrs
 from kellyapi._core.policy.retry import RETRY_AFTER_CAP
 
 THROTTLE_K = 2.0  # SRE book: the client rejects locally once requests exceed twice the accepts
+# Hystrix's circuit breaker (circuitBreaker.sleepWindowInMilliseconds, 5000 by default): once nothing went for that
+# long, the next call goes as a probe, so that a quota back after a long outage is noticed within seconds.
+PROBE_AFTER = 5.0
 EVIDENCE_WINDOW = 120.0  # SRE book: accepts and requests are counted over the last two minutes
 # Page's CUSUM test between the SRE book's two multipliers: an API refusing one call in eleven (K = 1.1, the
 # share a client tolerates) against one refusing one call in two (K = 2, a client over the limit).
@@ -123,10 +128,12 @@ FAILED = "failed"
 class Turn:
     """One attempt's place with the pace: what it holds until `AdaptivePace.release`."""
 
-    __slots__ = ("local_refusal", "new_work", "seq", "state", "wake")
+    __slots__ = ("drawn", "local_refusal", "seq", "state", "wake")
 
     def __init__(self) -> None:
-        self.new_work = False  # QUEUED: a call's first attempt, which the throttle draws for again when it goes
+        # QUEUED: for a call's first attempt (new work), the throttle's share of refusals its draw passed when it
+        # queued (None: a retry, not the throttle's to refuse)
+        self.drawn: float | None = None
         self.state = DONE
         self.seq = 0  # SENT: its place among the client's sends
         self.wake: Callable[[], object] | None = None  # QUEUED: called (from any thread) when it should ask again
@@ -390,14 +397,15 @@ class AdaptivePace:
         are the pace's and the retry policy's to judge)."""
         turn = Turn()
         with self._lock:
-            if first and self._throttled(now):
+            share = self._throttle_share(now) if first else 0.0
+            if share and self._rand() < share:
                 self._refuse_locally(turn, now)
                 return turn, 0.0
             if not self.waiting and self._wait(now) <= 0:
                 self._let_go(turn, now)
                 return turn, 0.0
             turn.state = QUEUED
-            turn.new_work = first
+            turn.drawn = share if first else None
             self.waiting.append(turn)
             return turn, self._wait(now) if self.waiting[0] is turn else math.inf
 
@@ -507,9 +515,13 @@ class AdaptivePace:
         return tokens
 
     def _let_go(self, turn: Turn, now: float) -> None:
-        if turn.new_work and self._throttled(now):  # it waited: the API may have refused more since
-            self._refuse_locally(turn, now)
-            return
+        if turn.drawn is not None:
+            # It waited, and the API may have refused more since: still one draw in all, at the share when the
+            # call goes (the SRE book's), the one it passed when it queued made up to that.
+            share = self._throttle_share(now)
+            if share > turn.drawn and self._rand() < (share - turn.drawn) / (1 - turn.drawn):
+                self._refuse_locally(turn, now)
+                return
         turn.state = SENT
         turn.seq = self._number(now)
         if self.starting:
@@ -831,18 +843,17 @@ class AdaptivePace:
         accepts = max(0.0, sends - refusals)
         return sends + self._local_refusals.value(now) > THROTTLE_K * accepts
 
-    def _throttled(self, now: float) -> bool:
-        """The client-side throttle's draw: True to refuse this attempt locally."""
-        if now - self._last_refusal >= EVIDENCE_WINDOW:
-            return False
+    def _throttle_share(self, now: float) -> float:
+        """The share of new work the client-side throttle refuses now (0 to 1)."""
+        if now - self._last_refusal >= EVIDENCE_WINDOW or now - self.last_active >= PROBE_AFTER:
+            return 0.0
         refusals = self._refusals.value(now)
         if refusals < PROVING_REFUSALS:
-            return False
+            return 0.0
         sends = self._sends.value(now)
         accepts = max(0.0, sends - refusals)
         requests = sends + self._local_refusals.value(now)
-        reject = (requests - THROTTLE_K * accepts) / (requests + 1)
-        return reject > 0 and self._rand() < reject
+        return max(0.0, (requests - THROTTLE_K * accepts) / (requests + 1))
 
     # -- what users see -----------------------------------------------------------------------------------
 
