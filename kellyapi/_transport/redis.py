@@ -224,7 +224,8 @@ class RedisLimiter:
 
     def _recovered(self) -> None:
         self._down_until = 0.0  # (an answer after a failure: a restarted Redis, reached on a new connection)
-        self._local.pace.fleet_paces = True
+        if not self._local.pace.fleet_paces:
+            self._local.pace.pace_with_fleet()
         if self._warned:
             self._warned = False
             logger.warning("Redis is back: calls share the fleet's pace again")
@@ -235,6 +236,7 @@ class RedisLimiter:
         """Block until an attempt may go: this process's throttle, then the fleet's schedule (or, Redis failing,
         this process's pace)."""
         permit = _FleetPermit(self._local.turn(deadline, first=first))
+        held_for_the_fleet = self._local.pace.fleet_paces  # (else this process's pace gave it: Redis failed)
         try:
             while self._usable(deadline):
                 max_wait = (deadline - time.monotonic()) * 1000
@@ -242,10 +244,12 @@ class RedisLimiter:
                     answer = TURN.run(self._sync_client(), self._keys(), fleet.turn_arguments(max_wait, self.max_rate))
                 except (redis.RedisError, OSError) as exc:
                     self._failed(exc)
-                    # Its turn here was given while the fleet paced: it goes back in line for this process's
-                    # pace (else every call the fleet's schedule held goes at once, and their retries after
-                    # the API's pause together again).
-                    permit.local = self._local.requeue(permit.local, deadline)
+                    # A turn given while the fleet paced goes back in line for this process's pace (else every
+                    # call the fleet's schedule held goes at once, and their retries after the API's pause
+                    # together again); one this process's pace gave (Redis tried again, and failing still) has
+                    # waited for it already.
+                    if held_for_the_fleet:
+                        permit.local = self._local.requeue(permit.local, deadline)
                     break
                 wait = self._fleet_turn(permit, answer, max_wait)
                 time.sleep(wait)
@@ -260,6 +264,7 @@ class RedisLimiter:
         """Wait, without blocking the event loop, until an attempt may go: this process's throttle, then the
         fleet's schedule (or, Redis failing, this process's pace)."""
         permit = _FleetPermit(await self._local.aturn(deadline, first=first))
+        held_for_the_fleet = self._local.pace.fleet_paces  # (else this process's pace gave it: Redis failed)
         try:
             while self._usable(deadline):
                 max_wait = (deadline - time.monotonic()) * 1000
@@ -272,7 +277,8 @@ class RedisLimiter:
                         answer = await TURN.arun(client, self._keys(), arguments)
                 except (redis.RedisError, OSError) as exc:
                     self._failed(exc)
-                    permit.local = await self._local.arequeue(permit.local, deadline)  # (as `turn`)
+                    if held_for_the_fleet:  # (as `turn`)
+                        permit.local = await self._local.arequeue(permit.local, deadline)
                     break
                 wait = self._fleet_turn(permit, answer, max_wait)
                 await asyncio.sleep(wait)

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 
+import pytest
+
+from kellyapi import RedisLimiter
 from kellyapi._core.policy.limiter import ProcessLimiter
 from kellyapi._core.policy.pace import FAILED, INITIAL_ROUND_TRIP, INITIAL_WINDOW, SENT, Turn
+from kellyapi._transport import redis as redis_transport
 
 
 def _a_full_start() -> tuple[ProcessLimiter, list[Turn]]:
@@ -37,3 +42,60 @@ def test_a_task_held_by_the_start_goes_at_half_its_time_rather_than_fail() -> No
     for held in [*running, turn]:
         limiter.report(held, FAILED)
     assert limiter.pace.in_flight == 0
+
+
+def _a_limiter_whose_redis_is_down(monkeypatch: pytest.MonkeyPatch) -> tuple[RedisLimiter, list[Turn]]:
+    """A RedisLimiter on a port nobody listens on, trying Redis again on every call: and the turns its process's
+    pace put back in line."""
+    monkeypatch.setattr(redis_transport, "RETRY_REDIS_AFTER", 0.0)
+    requeued: list[Turn] = []
+    requeue, arequeue = ProcessLimiter.requeue, ProcessLimiter.arequeue
+
+    def counted_requeue(self: ProcessLimiter, turn: Turn, deadline: float) -> Turn:
+        requeued.append(turn)
+        return requeue(self, turn, deadline)
+
+    async def counted_arequeue(self: ProcessLimiter, turn: Turn, deadline: float) -> Turn:
+        requeued.append(turn)
+        return await arequeue(self, turn, deadline)
+
+    monkeypatch.setattr(ProcessLimiter, "requeue", counted_requeue)
+    monkeypatch.setattr(ProcessLimiter, "arequeue", counted_arequeue)
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    return RedisLimiter(f"redis://127.0.0.1:{port}/0"), requeued
+
+
+def test_a_turn_the_process_s_own_pace_gave_is_not_put_back_in_line_when_redis_fails_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The first call was held for the fleet: when Redis fails, it waits for this process's own pace. The next,
+    given by that pace while Redis is down, has waited for it already: Redis failing again sends it on."""
+    limiter, requeued = _a_limiter_whose_redis_is_down(monkeypatch)
+    far = time.monotonic() + 30
+    first = limiter.turn(far, first=True)
+    assert requeued == [first.local]  # type: ignore[attr-defined]
+    second = limiter.turn(far, first=True)
+    assert requeued == [first.local], "not twice in line"  # type: ignore[attr-defined]
+    for permit in (first, second):
+        limiter.report(permit, FAILED)
+    limiter.close()
+
+
+def test_a_task_s_turn_the_process_s_own_pace_gave_is_not_put_back_in_line_when_redis_fails_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    limiter, requeued = _a_limiter_whose_redis_is_down(monkeypatch)
+
+    async def main() -> None:
+        far = time.monotonic() + 30
+        first = await limiter.aturn(far, first=True)
+        assert requeued == [first.local]  # type: ignore[attr-defined]
+        second = await limiter.aturn(far, first=True)
+        assert requeued == [first.local], "not twice in line"  # type: ignore[attr-defined]
+        for permit in (first, second):
+            limiter.report(permit, FAILED)
+        await limiter.aclose()
+
+    asyncio.run(main())

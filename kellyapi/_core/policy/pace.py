@@ -378,6 +378,12 @@ class AdaptivePace:
             if self.adaptive and not self.engaged and not self.starting:
                 self._start(None, now)
 
+    def pace_with_fleet(self) -> None:
+        """The fleet's shared pace answers again (its store is back): it paces the sends from here, and this
+        pace keeps to its throttle and evidence."""
+        with self._lock:
+            self.fleet_paces = True
+
     def open_done(self, seq: int, now: float, outcome: str, retry_after: float | None = None) -> None:
         """The answer of a call sent by `sent_open`: a refusal (weighed, and the pace may close), or any
         answer that came once the pace had closed."""
