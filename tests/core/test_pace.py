@@ -386,6 +386,16 @@ def test_a_client_whose_calls_got_through_at_the_slowest_pace_keeps_its_calls_wa
     assert list(pace.waiting) == waiting
 
 
+def test_a_client_that_got_a_few_calls_through_since_its_pace_engaged_keeps_its_calls_waiting() -> None:
+    """One of many clients on a limit, refused more than accepted since its pace engaged (the others' bursts),
+    but not nothing: the API is not a used-up quota to it, and its calls wait for their turns at the floor."""
+    pace = AdaptivePace(rand=lambda: 1.0)
+    now = answer_in_order(pace, [REFUSED] * 5 + [ACCEPTED] * 2 + [REFUSED] * 6, 0.0, 0.01)
+    waiting = refuse_a_probe_at_the_floor(pace, now)
+    assert not any(turn.local_refusal for turn in waiting)
+    assert list(pace.waiting) == waiting
+
+
 def test_a_refusal_with_retry_after_at_the_slowest_pace_lets_the_calls_wait() -> None:
     """An API over a rate limit says when to come back: one client of many on a limit, which got nothing
     through in a burst, waits for its probe rather than fail its calls."""

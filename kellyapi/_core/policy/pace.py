@@ -57,7 +57,7 @@ Each mechanism is a published one, with its published constants:
   accepted after local refusals (the half-open circuit breaker's rule: the API accepts calls again), and when a
   client a fleet paced goes on alone (its share is unknown). A call's first attempt is drawn for once, at the share
   when it goes. A retry is the pace's to send and the retry policy's to allow; but when the API refuses even the
-  slowest pace, has accepted nothing since the last cut, says nothing of when to come back and the throttle's
+  slowest pace, has accepted nothing since the pace engaged, says nothing of when to come back and the throttle's
   counts show it refusing more than it accepts, the calls waiting for a turn fail at once (`_refuse_waiting`).
 - **Retry-After.** A 429's `Retry-After` of up to `RETRY_AFTER_CAP` (60 s, as openai-python honours) pauses
   every call of the client, not only the refused one; a longer one pauses nobody (a quota for the day does not
@@ -297,7 +297,6 @@ class AdaptivePace:
         self._recovering = 0
         self._recovery_seq = 0  # the first call sent after the recovery ended
         self._scan = _Scan()  # the refusals of calls sent since the last cut, by number
-        self._got_through = False  # whether the API accepted a call sent since the last cut
         self._highest_seen = -1  # the highest number of a call known to have gone
         self._delivery = _Delivery(0, -math.inf)  # what the API accepted of the calls sent since...
         self._cut_measure: _Delivered | None = None  # the last cut's, refined as its wave's refusals come in
@@ -307,6 +306,8 @@ class AdaptivePace:
         self._refusals = _SlidingCount(EVIDENCE_WINDOW)
         self._local_refusals = _SlidingCount(EVIDENCE_WINDOW)
         self._refused_locally = False  # since the counts last started afresh
+        self._counts_seq = 0  # the first call the counts take in...
+        self._got_through_counted = False  # ...and whether the API accepted one of those since
         self._last_refusal = -math.inf
         self._last_wave = -math.inf  # when a wave of refusals last proved a limit (or, paced, cut the rate)
         # Pacing
@@ -648,8 +649,8 @@ class AdaptivePace:
                 # burst) takes back the slot its credit added.
                 self._window = max(1, self._window - 1)
         if outcome == ACCEPTED:
-            self._got_through |= seq >= self._cut_seq
             self._accepted(now)
+            self._got_through_counted |= seq >= self._counts_seq
         elif outcome == REFUSED:
             self._refused(seq, now, retry_after)
 
@@ -703,7 +704,13 @@ class AdaptivePace:
         if seq < self._cut_seq or (self.engaged and (self._recovering or seq < self._recovery_seq)):
             return  # its wave cut the rate already
         at_floor = self.engaged and self.rate <= MIN_RATE
-        if not told and at_floor and not self._got_through and self.waiting and self._may_throttle(now):
+        if (
+            not told
+            and at_floor
+            and not self._got_through_counted
+            and self.waiting
+            and self._may_throttle(now)
+        ):
             self._refuse_waiting(now)
         self._refusals.add(now)
         if self.open and self._may_throttle(now):
@@ -724,16 +731,16 @@ class AdaptivePace:
 
     def _refuse_waiting(self, now: float) -> None:
         """The API refused a call sent at the slowest pace, without a Retry-After, and has accepted none since
-        the last cut: a used-up quota, for all the client can tell. The calls waiting for a turn fail now
+        the pace engaged: a used-up quota, for all the client can tell. The calls waiting for a turn fail now
         rather than wait their turns, a couple of seconds each, to be refused too. (An API over a rate limit
         says when to come back: the calls then wait, as a client that got nothing through in a burst, one of
         many on a limit, must wait for its probe to be accepted.)
 
-        One client of many on a limit that sends no Retry-After sees the same from its own calls alone: the
-        others took what the API accepts. So it runs only when the throttle's counts (the last two
-        minutes, since the pace engaged) also show the API refusing more than it accepts, the test by which
-        the throttle refuses new work: a client whose calls got through since its pace engaged keeps them
-        waiting, for its turns at the slowest pace."""
+        One client of many on a limit that sends no Retry-After sees the same from its own calls alone for a
+        while: the others took what the API accepts. So it runs only when nothing the throttle counts (the
+        calls sent since the pace engaged, over the last two minutes) was accepted, and the counts show the API
+        refusing more than it accepts, the test by which the throttle refuses new work: a client whose calls
+        got through since its pace engaged keeps them waiting, for its turns at the slowest pace."""
         woken = []
         while self.waiting:
             turn = self.waiting.popleft()
@@ -762,11 +769,12 @@ class AdaptivePace:
         # A limit found: what was accepted before it says nothing of now, nor do the refusals of the burst that
         # found it. Alone, that is when the pace engages; in a fleet, whose shared pace does the pacing and
         # whose waves never engage this one, at its first wave in the throttle's two minutes.
-        if now - self._last_wave > EVIDENCE_WINDOW if self.fleet_paces else first:
-            self._restart_counts()
+        restart = now - self._last_wave > EVIDENCE_WINDOW if self.fleet_paces else first
         self._last_wave = now
         delivery = self._delivery
         self._measure_from_here(now)  # the calls sent so far are this wave's
+        if restart:
+            self._restart_counts()
         self._last_cut = now
         self.starting = False  # a limit found: the pace takes over
         self._validated = (INITIAL_WINDOW, -math.inf)  # what the API accepts is measured afresh after a pause
@@ -802,7 +810,6 @@ class AdaptivePace:
         self._cut_seq = next(self._seqs)
         self._highest_seen = self._cut_seq
         self._scan = _Scan()
-        self._got_through = False
         self._delivery = _Delivery(self._cut_seq + 1, now)
 
     def _refine_cut(self) -> None:
@@ -835,6 +842,9 @@ class AdaptivePace:
     # -- the client-side throttle ---------------------------------------------------------------------------
 
     def _restart_counts(self) -> None:
+        """Count afresh from the calls sent after the last line drawn (`_measure_from_here`)."""
+        self._counts_seq = self._cut_seq
+        self._got_through_counted = False
         self._sends.clear()
         self._refusals.clear()
         self._local_refusals.clear()
