@@ -83,6 +83,21 @@ def test_batches_against_random_shedding_go_as_fast_as_with_no_controller(
     assert ours <= 1.2 * theirs
 
 
+@pytest.mark.parametrize(
+    ("server", "calls", "gap"),
+    [
+        (Server(latency=0.01, seed=1), 2000, 1.5),
+        (Shedding(0.01, latency=0.3, jitter=0.9, refusal_latency=0.02, seed=1), 300, 10.0),
+    ],
+    ids=["healthy, 2000 calls", "shedding 1 %, 300 calls"],
+)
+def test_batches_after_idle_spells_never_stall_the_start(server: Server, calls: int, gap: float) -> None:
+    """The start kept from the last batch paces its sends at a window a round trip: however large, no wait is
+    shorter than the clock can tell (such a wait leaves the clock, and the start, where they are)."""
+    times = run_batches(server, 4, calls, gap, max_retries=5)
+    assert len(times) == 4
+
+
 def test_random_shedding_never_engages_the_pace() -> None:
     async def main() -> bool:
         api = model_client(Shedding(0.05, None, latency=0.05, jitter=0.3, seed=5))

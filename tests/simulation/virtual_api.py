@@ -33,9 +33,14 @@ JSON = {"content-type": "application/json"}
 class _VirtualSelector(selectors.DefaultSelector):
     """A selector whose waits take no time: the clock moves on by the wait instead."""
 
+    # Turns of the loop at one instant that no run needs (a burst of thousands of calls takes tens of thousands):
+    # past them, something waits for a time too short for the clock to tell, again and again.
+    STANDSTILL = 2_000_000
+
     def __init__(self, clock: list[float]) -> None:
         super().__init__()
         self._clock = clock
+        self._turns_at = (0, clock[0])  # turns of the loop at the same instant, and that instant
 
     def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
         events = super().select(0)
@@ -43,6 +48,10 @@ class _VirtualSelector(selectors.DefaultSelector):
             if timeout is None:
                 raise RuntimeError("every task waits for something no timer will bring: a lost wake-up")
             self._clock[0] += timeout
+        turns, at = self._turns_at
+        self._turns_at = (turns + 1, at) if self._clock[0] == at else (0, self._clock[0])
+        if turns > self.STANDSTILL:
+            raise RuntimeError("the clock stands still: waits too short for it to tell, over and over (a livelock)")
         return events
 
 

@@ -18,8 +18,9 @@ Each mechanism is a published one, with its published constants:
   any answer the round trip is quiche's initial estimate (100 ms): so a burst against an API already at its limit
   costs the refusals of a window, not of the whole burst, and against a healthy API the window reaches the
   connections the client has (100) within 4 doublings, 0.4 s on a nearby API, whatever its calls take. A start
-  after an idle spell begins from the window the last one reached, if it proved no limit, for five minutes
-  (RFC 7661's non-validated period): a batch of calls every few seconds pays for one start, not one each. A call
+  after an idle spell begins from the flight the last one used, if it proved no limit, for five minutes (RFC
+  7661's validated window and non-validated period): a batch of calls every few seconds pays for one start, not
+  one each (and a limit that fell meanwhile costs the refusals of that flight). A call
   is held in the start for at most half the time it had left (then goes to the connection pool's own queue): a
   start is a guess at what the API accepts, not a limit it showed, and a call with a short timeout must not fail
   for it. Sends in the start are spread over
@@ -278,6 +279,7 @@ class AdaptivePace:
         self.starting = adaptive and max_rate is None
         self._window: float = INITIAL_WINDOW
         self._validated: tuple[float, float] = (INITIAL_WINDOW, -math.inf)  # the last start's window, and when
+        self._largest_flight = 0  # the most calls the start had in flight at once
         self._threshold = math.inf  # RFC 5681's ssthresh: the window above which it grows by one a round trip
         self._awaiting: collections.OrderedDict[int, float] = collections.OrderedDict()  # sent: number -> when
         self._start_tokens = (float(INITIAL_WINDOW), -math.inf)  # the start's pacing bucket: tokens, and when
@@ -348,6 +350,7 @@ class AdaptivePace:
         self.starting = True
         validated, since = self._validated
         self._window = validated if now - since <= NON_VALIDATED_PERIOD else INITIAL_WINDOW
+        self._largest_flight = 0
         self._threshold = math.inf
         self._awaiting.clear()
         self._credited.clear()
@@ -475,7 +478,12 @@ class AdaptivePace:
         return 0.0
 
     def _wait(self, now: float) -> float:
-        """Seconds until the next call may go: 0 now."""
+        """Seconds until the next call may go: 0 now, and never less than a clock tick otherwise (RFC 9002's
+        kGranularity: a wait shorter than the clock can tell would leave the clock, and the wait, where they are)."""
+        wait = self._wait_exactly(now)
+        return wait if wait <= 0 else max(wait, GRANULARITY)
+
+    def _wait_exactly(self, now: float) -> float:
         if now < self._paused_until:
             return self._paused_until - now
         if self.in_flight >= self.max_in_flight:
@@ -529,6 +537,7 @@ class AdaptivePace:
             if share > turn.drawn and self._rand() < (share - turn.drawn) / (1 - turn.drawn):
                 self._refuse_locally(turn, now)
                 return
+            turn.drawn = None  # (drawn for in full: a turn put back in line is not drawn for again)
         turn.state = SENT
         turn.seq = self._number(now)
         if self.starting:
@@ -537,6 +546,7 @@ class AdaptivePace:
         if self.adaptive:
             self._seen(turn.seq, now)
         self.in_flight += 1
+        self._largest_flight = max(self._largest_flight, self.in_flight)
         if self.engaged:
             self._theoretical = max(self._theoretical, now) + 1.0 / self.rate
 
@@ -611,8 +621,10 @@ class AdaptivePace:
         if self.starting:  # every call waiting has gone: the start is over, its measure goes on
             self.starting = False
             # The API accepted what this window let through, with no limit proven: the next start, after an idle
-            # spell, begins from it (RFC 7661) rather than doubling up again from the initial window.
-            self._validated = (max(float(INITIAL_WINDOW), self._window), now)
+            # spell, begins from it (RFC 7661) rather than doubling up again from the initial window; from as much
+            # of it as the calls in flight used (RFC 7661's validated window: its pipeACK, the flight the path
+            # carried), as the window grows by the calls credited, past what the connections carry.
+            self._validated = (max(float(INITIAL_WINDOW), min(self._window, self._largest_flight)), now)
             self._awaiting.clear()
             self._credited.clear()
         else:
