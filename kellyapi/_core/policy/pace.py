@@ -23,33 +23,28 @@ Each mechanism is a published one, with its published constants:
   one each (and a limit that fell meanwhile costs the refusals of that flight). A call
   is held in the start for at most half the time it had left (then goes to the connection pool's own queue): a
   start is a guess at what the API accepts, not a limit it showed, and a call with a short timeout must not fail
-  for it. Sends in the start are spread over the round trip (RFC 9002 section 7.7's pacing, 1.25 windows a round
-  trip) from the first one, in bursts of two at most (quiche's lumpy pacing, or a clock tick's worth: its alarm
-  granularity), so that the refusal of the first call over a limit comes back before the rest of its window has
-  gone: a client that arrives at an API another one drained hears of it from its first refusals, not after a
-  burst of its whole window. The round trip they are spread over is the fastest accepted call's (at most the
-  initial estimate): a 429 takes no work, and its quick answer would hurry the sends past the refusals. The start
-  ends once every waiting call has gone, or when a limit is proven (pacing takes over).
+  for it. Sends in the start are spread over
+  the round trip (RFC 9002 section 7.7's pacing, 1.25 windows a round trip), so that the refusal of the first call
+  over a limit comes back before the rest of its window has gone. The start ends once every waiting call has gone,
+  or when a limit is proven (pacing takes over). A 429 with a `Retry-After` in the start is its retransmission
+  timeout (RFC 5681 section 3.1): the threshold goes to half the window and the window to one, and above the
+  threshold the window grows by one a round trip (congestion avoidance), so that the start does not double again
+  into the bucket the pause let refill.
 - **Evidence** (the Google SRE book, "Handling Overload"). The refusals are weighed in the order their
   calls went, the calls between them counted as accepted, by Page's CUSUM test between the book's two
   multipliers: an API that refuses one call in eleven (K = 1.1, what a client tolerates) against one that
   refuses every other call (K = 2, a client over its limit). An API that sheds a few percent of calls at
-  random proves nothing, and the client stays open; five refusals in a row prove a limit. So does a single 429
-  with a `Retry-After` the client honours (below): the API says it is over a limit and when to come back, and
-  every call of the client waits for it already. One of 0, or none, proves nothing on its own: APIs that shed
-  load send those.
+  random proves nothing, and the client stays open; five refusals in a row prove a limit. (A `Retry-After`
+  proves nothing either: APIs that shed load send one too.)
 - **Pacing** (botocore's adaptive retry mode, `botocore/retries/adaptive.py` and `cubic.py`). Engaged, sends
   are spaced by a token bucket (GCRA) at `rate` calls a second holding a second's worth of starts; waiting
   calls are served first come, first served, one per free turn. A wave of refusals cuts the rate once, to
   0.7 (CUBIC's beta) of what the API accepted of the calls sent since the last cut, or since the client
   began sending (TCP Westwood's rule: the rate the path delivered), and never above the rate it was paced
-  at. That rate is measured over the time the client could send (a pause the API asked for is not: nothing
-  went), and over a second at least, the API's bucket's: a wave that comes sooner after the last one has
-  measured nothing (as when the herd a Retry-After woke meets again), and cuts to 0.7 of the rate the client was
-  paced at, CUBIC's own cut. Only the refusal of a call sent after the last cut cuts again, and only once the
-  calls in flight at the cut have all been answered (NewReno's recovery, RFC 6582: until then the API still
-  sees the last wave, and the rate holds). A client whose share fell since the last cut gives up more of it
-  (RFC 8312's fast convergence), so that clients on one limit converge sooner. Between cuts the rate grows back
+  at; only the refusal of a call sent after the last cut cuts again, and only once the calls in flight at
+  the cut have all been answered (NewReno's recovery, RFC 6582: until then the API still sees the last wave,
+  and the rate holds). A client whose share fell since the last cut gives up more of it (RFC 8312's fast
+  convergence), so that clients on one limit converge sooner. Between cuts the rate grows back
   along CUBIC's curve (C = 0.4), above the old rate after a while, probing for a limit that rose. The
   floor is 0.5 calls a second: a client that got nothing through (one of many on a limit, after their
   bursts) probes at it. After two minutes without a refusal pacing switches off and the pace opens again.
@@ -115,9 +110,6 @@ INITIAL_WINDOW = 10  # RFC 6928: TCP's initial window, in calls here rather than
 NON_VALIDATED_PERIOD = 300.0
 PACING_GAIN = 1.25  # RFC 9002 section 7.7: sends spread at 1.25 windows a round trip
 GRANULARITY = 0.001  # RFC 9002 section 6.1.2's kGranularity: no round trip is taken as shorter than a clock tick
-# quiche's PacingSender: kLumpyPacingSize, the most sends that go at once once pacing is on (else the sends a clock
-# tick's worth of pacing allows, its kAlarmGranularity of 1 ms, so that a fast pace is not held to a tick's two)
-LUMPY_PACING = 2.0
 INITIAL_ROUND_TRIP = 0.1  # quiche (Chromium's QUIC) kInitialRttMs: "initial rtt used before any samples"
 
 # A turn's states.
@@ -233,7 +225,6 @@ class _Delivery:
 
     start: int
     since: float
-    paused: float = 0.0  # the client's paused seconds (`AdaptivePace._paused_by`) at `since`
     refused: int = 0
 
 
@@ -246,14 +237,10 @@ class _Delivered:
     refused: int
     seconds: float
     cap: float  # the rate the calls were paced at (infinity: not paced)
-    measured: bool = True  # False: sent over less than a second, it says nothing, and the rate is `cap` (CUBIC's)
     kept: float = 1.0  # the share of it the cut keeps as CUBIC's w_max (RFC 8312's fast convergence)
 
     def rate(self) -> float:
-        """Calls accepted a second (TCP Westwood's delivered rate), at most the rate they were paced at; that rate,
-        if not measured."""
-        if not self.measured:
-            return self.cap
+        """Calls accepted a second (TCP Westwood's delivered rate), at most the rate they were paced at."""
         return min(self.cap, (self.sent - self.refused) / self.seconds)
 
 
@@ -293,11 +280,11 @@ class AdaptivePace:
         self._window: float = INITIAL_WINDOW
         self._validated: tuple[float, float] = (INITIAL_WINDOW, -math.inf)  # the last start's window, and when
         self._largest_flight = 0  # the most calls the start had in flight at once
+        self._threshold = math.inf  # RFC 5681's ssthresh: the window above which it grows by one a round trip
         self._awaiting: collections.OrderedDict[int, float] = collections.OrderedDict()  # sent: number -> when
-        self._start_tokens = (LUMPY_PACING, -math.inf)  # the start's pacing bucket: tokens, and when
+        self._start_tokens = (float(INITIAL_WINDOW), -math.inf)  # the start's pacing bucket: tokens, and when
         self._credited: dict[int, float] = {}  # sent in the start and counted as accepted unanswered: -> when
         self.round_trip = INITIAL_ROUND_TRIP  # the fastest answer yet, at most the initial estimate
-        self._pacing_round_trip = INITIAL_ROUND_TRIP  # the fastest accepted call's, likewise: the start's pacing
         self.credit_after = INITIAL_ROUND_TRIP  # seconds after which an unanswered call counts as accepted
         self._fastest_timeout = INITIAL_ROUND_TRIP  # RFC 6298's first-sample timer, of the fastest answer
         self._smoothed_round_trip: float | None = None  # RFC 6298's SRTT and RTTVAR, of the start's refusals
@@ -330,8 +317,6 @@ class AdaptivePace:
         self.rate = math.inf if max_rate is None else max_rate
         self._theoretical = -math.inf  # GCRA's theoretical arrival time of the next start
         self._paused_until = -math.inf
-        self._pause_began = -math.inf  # when the pause that ends at `_paused_until` began...
-        self._paused_seconds = 0.0  # ...and the seconds of all pauses so far, counted to their ends
         self._last_cut = -math.inf  # when the rate was last cut: CUBIC's curve starts there
         self._w_max = 0.0  # CUBIC: the rate at the last cut...
         self._k = 0.0  # ...and the seconds its curve takes to get back to it
@@ -366,12 +351,13 @@ class AdaptivePace:
         validated, since = self._validated
         self._window = validated if now - since <= NON_VALIDATED_PERIOD else INITIAL_WINDOW
         self._largest_flight = 0
+        self._threshold = math.inf
         self._awaiting.clear()
         self._credited.clear()
         if seq is None:
-            self._start_tokens = (LUMPY_PACING, now)
+            self._start_tokens = (float(INITIAL_WINDOW), now)
         else:
-            self._start_tokens = (LUMPY_PACING - 1.0, now)
+            self._start_tokens = (INITIAL_WINDOW - 1.0, now)
             self._awaiting[seq] = now
 
     def pace_alone(self, now: float) -> None:
@@ -512,8 +498,9 @@ class AdaptivePace:
         return 0.0
 
     def _grow(self) -> None:
-        """An accepted call: one slot more (the window doubles every round trip)."""
-        self._window += 1
+        """An accepted call: one slot more below the threshold (slow start), a slot's share of one above it
+        (congestion avoidance, RFC 5681 section 3.1: one more a window's worth of accepted calls)."""
+        self._window += 1 if self._window < self._threshold else 1 / self._window
 
     def _window_wait(self, now: float) -> float:
         """Seconds until the slow start's window has room and its pacing a token (0: now). Calls unanswered
@@ -531,15 +518,14 @@ class AdaptivePace:
             return next(iter(awaiting.values())) + self.credit_after - now
         missing = 1 - self._start_pacing(now)
         # (A token short by a rounding error is there: the wait computed to refill it has passed.)
-        return 0.0 if missing <= 1e-9 else missing * self._pacing_round_trip / (PACING_GAIN * self._window)
+        return 0.0 if missing <= 1e-9 else missing * self.round_trip / (PACING_GAIN * self._window)
 
     def _start_pacing(self, now: float) -> float:
-        """The start's sends are paced (a bucket of `LUMPY_PACING` sends, refilled at `PACING_GAIN` windows a
-        round trip), so that the refusals of the send that goes over a limit come back before the rest of the
+        """The start's sends are paced (a bucket of a window's worth, refilled at `PACING_GAIN` windows a round
+        trip), so that the refusals of the send that goes over a limit come back before the rest of the
         window has gone: the tokens now."""
         tokens, since = self._start_tokens
-        rate = PACING_GAIN * self._window / self._pacing_round_trip
-        tokens = min(max(LUMPY_PACING, rate * GRANULARITY), tokens + (now - since) * rate)
+        tokens = min(INITIAL_WINDOW, tokens + (now - since) * PACING_GAIN * self._window / self.round_trip)
         self._start_tokens = (tokens, now)
         return tokens
 
@@ -662,6 +648,13 @@ class AdaptivePace:
                 self._time_answer(now - credited, True)
             if outcome == ACCEPTED and sent is not None:  # (a call credited as accepted grew the window then)
                 self._grow()
+            elif outcome == REFUSED and _asks_a_pause(retry_after) and now >= self._paused_until:
+                # A pause the API asked for is TCP's retransmission timeout (RFC 5681 section 3.1): the
+                # threshold to half the window (equation 4, the window standing for the flight), and the
+                # window to the loss window of one. After the pause the start grows back to the threshold,
+                # then by one a round trip, instead of doubling into a bucket it found empty.
+                self._threshold = max(self._window / 2, 2)
+                self._window = 1
             elif outcome == REFUSED:
                 # A refused call takes its own slot away (as a lost segment keeps its place in the flight);
                 # one refused after it was credited as accepted (the API's answers slowed down under the
@@ -680,8 +673,6 @@ class AdaptivePace:
         a burst whose refusals come back later than the first answers did waits for them. (An accepted call's
         time includes its work: as a sample it would lengthen the timer with every slower call.)"""
         self.round_trip = max(GRANULARITY, min(self.round_trip, sample))
-        if not refused:
-            self._pacing_round_trip = max(GRANULARITY, min(self._pacing_round_trip, sample))
         self._fastest_timeout = min(self._fastest_timeout, 3 * self.round_trip)
         if refused:
             smoothed = self._smoothed_round_trip
@@ -716,7 +707,7 @@ class AdaptivePace:
         self._last_refusal = now
         told = _asks_a_pause(retry_after)
         if retry_after is not None and told:
-            self._pause(now, retry_after)
+            self._paused_until = max(self._paused_until, now + retry_after)
             self.open = False
         if seq >= self._delivery_start():
             self._delivery.refused += 1
@@ -725,7 +716,13 @@ class AdaptivePace:
         if seq < self._cut_seq or (self.engaged and (self._recovering or seq < self._recovery_seq)):
             return  # its wave cut the rate already
         at_floor = self.engaged and self.rate <= MIN_RATE
-        if not told and at_floor and not self._got_through_counted and self.waiting and self._may_throttle(now):
+        if (
+            not told
+            and at_floor
+            and not self._got_through_counted
+            and self.waiting
+            and self._may_throttle(now)
+        ):
             self._refuse_waiting(now)
         self._refusals.add(now)
         if self.open and self._may_throttle(now):
@@ -734,7 +731,7 @@ class AdaptivePace:
         # Before the pace is engaged, only a proven wave engages it (a few shed calls prove nothing). Paced, the
         # limit is proven: a refusal of a call sent after the last cut is the next wave (botocore cuts on every
         # throttle; waves keep one burst of refusals from cutting more than once).
-        if self.engaged or proven or told:
+        if self.engaged or proven:
             self._wave(now)
 
     def _recovered(self, now: float) -> None:
@@ -742,7 +739,7 @@ class AdaptivePace:
         curve starts (RFC 8312: its epoch begins as congestion avoidance does, once the recovery ends)."""
         self._last_cut = now
         self._recovery_seq = next(self._seqs)
-        self._delivery = _Delivery(self._recovery_seq + 1, now, self._paused_by(now))
+        self._delivery = _Delivery(self._recovery_seq + 1, now)
 
     def _refuse_waiting(self, now: float) -> None:
         """The API refused a call sent at the slowest pace, without a Retry-After, and has accepted none since
@@ -770,7 +767,7 @@ class AdaptivePace:
         last began sending after an idle second, if that came later (the measure then starts afresh)."""
         base_seq, base_time = self._base
         if base_time > self._delivery.since and base_seq >= self._delivery.start and not self.engaged:
-            self._delivery = _Delivery(base_seq, base_time, self._paused_by(base_time))
+            self._delivery = _Delivery(base_seq, base_time)
         return self._delivery.start
 
     def _wave(self, now: float) -> None:
@@ -797,16 +794,14 @@ class AdaptivePace:
         self._credited.clear()
         # An API's token bucket of botocore's shape holds a second's worth: full when the client began
         # sending after an idle spell, so that it let a second's worth through besides its rate; empty at
-        # the last cut, so that what it let through since is its rate only over a second at least. A pause
-        # the API asked for is no time to send in.
-        sending = now - delivery.since - (self._paused_by(now) - delivery.paused)
+        # the last cut, so that the next over a second at least.
+        elapsed = now - delivery.since
         self._cut_measure = _Delivered(
             delivery.start,
             self._cut_seq - delivery.start,
             delivery.refused,
-            sending + BURST_SECONDS if first else sending,
+            elapsed + BURST_SECONDS if first else max(elapsed, BURST_SECONDS),
             math.inf if first else self.rate,
-            measured=first or sending >= BURST_SECONDS,
         )
         self._recovering = self.in_flight
         self._recovery_seq = self._cut_seq
@@ -821,28 +816,13 @@ class AdaptivePace:
             # The API's bucket is empty now: so is the pace's (a burst only after a pause let both refill).
             self._theoretical = max(self._theoretical, now + BURST_SECONDS)
 
-    def _pause(self, now: float, seconds: float) -> None:
-        """Hold every call for `seconds`, as a Retry-After asked."""
-        until = now + seconds
-        if until <= self._paused_until:
-            return
-        if now >= self._paused_until:
-            self._pause_began = now
-        self._paused_seconds += until - max(now, self._paused_until)
-        self._paused_until = until
-
-    def _paused_by(self, when: float) -> float:
-        """The seconds the client was paused before `when` (at or after the last pause began): time in which
-        it sent nothing, and which the rate the API delivered is not measured over."""
-        return self._paused_seconds - max(0.0, self._paused_until - max(when, self._pause_began))
-
     def _measure_from_here(self, now: float) -> None:
         """From here on only the calls sent later weigh as evidence of a limit, count for the throttle and for
         what the API accepts (the number taken marks the line, and nobody sends it)."""
         self._cut_seq = next(self._seqs)
         self._highest_seen = self._cut_seq
         self._scan = _Scan()
-        self._delivery = _Delivery(self._cut_seq + 1, now, self._paused_by(now))
+        self._delivery = _Delivery(self._cut_seq + 1, now)
 
     def _refine_cut(self) -> None:
         """A refusal of a call of the last wave, counted as accepted at the cut while in flight: the rate the
