@@ -45,6 +45,28 @@ def test_random_shedding_is_never_paced(share: float, latency: float, retry_afte
     assert sum(ours) / 3 <= 1.2 * sum(theirs) / 3
 
 
+@pytest.mark.parametrize("retry_after", [0.1, 1.0])
+@pytest.mark.parametrize("latency", [0.05, 1.0])
+def test_random_shedding_with_a_short_retry_after_fails_no_call(retry_after: float, latency: float) -> None:
+    """An API that sheds 5 % of calls and asks each to come back within a second: the pauses cost time (every call
+    of the client waits them out), but no call fails for a limit the API does not have."""
+    random.seed(0)
+    run = run_clients(Shedding(0.05, retry_after, latency=latency, jitter=0.3, seed=0), calls=400)
+    assert run.failed == []
+
+
+@pytest.mark.parametrize("calls", [1, 5, INITIAL_WINDOW])
+@pytest.mark.parametrize("latency", [0.01, 0.1])
+def test_a_new_client_sends_a_batch_no_bigger_than_its_first_window_as_with_no_controller(
+    calls: int, latency: float
+) -> None:
+    """A script's first few calls, on a fast healthy API: nothing to learn yet, nothing held back."""
+    run = run_clients(Server(latency=latency, jitter=0.3, seed=1), calls=calls)
+    base = run_clients(Server(latency=latency, jitter=0.3, seed=1), calls=calls, adaptive_rate=False)
+    assert run.failed == base.failed == []
+    assert run.seconds == pytest.approx(base.seconds)
+
+
 def run_batches(server: Server, batches: int, calls: int, gap: float, **options: Any) -> list[float]:
     """`batches` of `calls` gathered calls from one client, `gap` idle seconds apart: each batch's seconds."""
 
