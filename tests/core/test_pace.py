@@ -682,3 +682,18 @@ def test_refusals_that_come_after_their_calls_were_credited_make_the_start_wait_
         else:
             break
     assert now + wait >= 0.05 + 0.06, "the calls sent at 50 ms hold their slots until a refusal could come"
+
+
+def test_an_attempt_needs_the_time_the_api_s_refusals_take_not_only_its_fastest_answer() -> None:
+    """RFC 6298's timer over the 429s timed: an attempt left less than that could only time out, so the call
+    fails as the pace's (RateLimitError) instead of sending it. Refusals that come slower under load raise it
+    above the fastest answer."""
+    pace = AdaptivePace(rand=lambda: 1.0)
+    answer_in_order(pace, [REFUSED] * 10, 0.0, 0.002)
+    assert pace.engaged and not pace.starting
+    assert pace.round_trip == pytest.approx(0.002)
+    fast = pace.answer_time
+    assert fast >= pace.round_trip
+    answer_in_order(pace, [REFUSED] * 5, 30.0, 0.05)  # paced now, answered slower
+    assert pace.round_trip == pytest.approx(0.002)
+    assert pace.answer_time > 0.05 > fast

@@ -50,8 +50,8 @@ def _waits(pace: AdaptivePace, turn: Turn, wait: float, deadline: float) -> Iter
     """The waits before `turn` may go, for a blocking or an async driver: seconds to wait at most, woken sooner
     when the turn may go (register with `pace.wait_on` first), or infinity for "until woken". Raises
     RateLimitError when no turn comes in time, at once when the wait is known to end past the deadline
-    (google-api-core's rule: never sleep past it), and when the turn leaves less time than the API takes to
-    answer at its fastest (the attempt could only time out). The slow start holds a call for at most half the
+    (google-api-core's rule: never sleep past it), and when the turn leaves less time than an answer needs
+    (`AdaptivePace.answer_time`: the attempt could only time out). The slow start holds a call for at most half the
     time it had left: a start is a guess at what the API accepts, not a limit it showed, and a call with a
     short timeout must not fail for it."""
     started = time.monotonic()
@@ -70,10 +70,10 @@ def _waits(pace: AdaptivePace, turn: Turn, wait: float, deadline: float) -> Iter
             )
         yield wait if now >= held_until else min(wait, held_until - now)
         wait = pace.ready(turn, time.monotonic())
-        if not wait and not turn.local_refusal and deadline - time.monotonic() < pace.round_trip:
+        if not wait and not turn.local_refusal and deadline - time.monotonic() < pace.answer_time:
             raise errors.RateLimitError(
                 f"no time left to send: the pace the API accepts took this call's timeout ({pace!r})",
-                retry_after=pace.round_trip,
+                retry_after=pace.answer_time,
             )
     if turn.local_refusal:
         raise errors.RateLimitError(

@@ -129,14 +129,15 @@ FAILED = "failed"
 class Turn:
     """One attempt's place with the pace: what it holds until `AdaptivePace.release`."""
 
-    __slots__ = ("drawn", "local_refusal", "seq", "state", "wake")
+    __slots__ = ("drawn", "local_refusal", "sent_at", "seq", "state", "wake")
 
     def __init__(self) -> None:
         # QUEUED: for a call's first attempt (new work), the throttle's share of refusals its draw passed when it
         # queued (None: a retry, not the throttle's to refuse)
         self.drawn: float | None = None
         self.state = DONE
-        self.seq = 0  # SENT: its place among the client's sends
+        self.seq = 0  # SENT: its place among the client's sends...
+        self.sent_at = 0.0  # ...and when it went
         self.wake: Callable[[], object] | None = None  # QUEUED: called (from any thread) when it should ask again
         self.local_refusal = False  # refused by the client-side throttle: the call fails without sending
 
@@ -540,6 +541,7 @@ class AdaptivePace:
             turn.drawn = None  # (drawn for in full: a turn put back in line is not drawn for again)
         turn.state = SENT
         turn.seq = self._number(now)
+        turn.sent_at = now
         if self.starting:
             self._awaiting[turn.seq] = now
             self._start_tokens = (self._start_pacing(now) - 1, now)
@@ -586,7 +588,7 @@ class AdaptivePace:
             turn.state = DONE
             if state == SENT:
                 self._leave_flight(turn, now)
-                self._learn(turn.seq, now, outcome, retry_after)
+                self._learn(turn.seq, now, outcome, retry_after, turn.sent_at)
             elif state == QUEUED:
                 first = self.waiting[0] is turn
                 self.waiting.remove(turn)
@@ -632,7 +634,9 @@ class AdaptivePace:
 
     # -- learning -----------------------------------------------------------------------------------------
 
-    def _learn(self, seq: int, now: float, outcome: str, retry_after: float | None) -> None:
+    def _learn(
+        self, seq: int, now: float, outcome: str, retry_after: float | None, sent_at: float | None = None
+    ) -> None:
         if not self.adaptive:  # each call on its own: its own retry waits out its own 429
             return
         self._seen(seq, now)
@@ -660,6 +664,8 @@ class AdaptivePace:
                 # one refused after it was credited as accepted (the API's answers slowed down under the
                 # burst) takes back the slot its credit added.
                 self._window = max(1, self._window - 1)
+        elif outcome == REFUSED and sent_at is not None:
+            self._time_answer(now - sent_at, True)  # (for `answer_time`)
         if outcome == ACCEPTED:
             self._accepted(now)
             self._got_through_counted |= seq >= self._counts_seq
@@ -884,6 +890,13 @@ class AdaptivePace:
         return max(0.0, (requests - THROTTLE_K * accepts) / (requests + 1))
 
     # -- what users see -----------------------------------------------------------------------------------
+
+    @property
+    def answer_time(self) -> float:
+        """The least time an attempt needs for an answer: RFC 6298's retransmission timeout over the 429s timed
+        (they take no work: their smoothed round trip plus four times its variation), and never less than the
+        fastest answer yet. An attempt left less than that could only time out."""
+        return max(self.round_trip, self._refusal_timeout)
 
     def pause_left(self, now: float) -> float:
         """Seconds left of a pause that a Retry-After began (0 when none)."""
