@@ -242,24 +242,73 @@ def test_a_burst_over_a_limit_is_cut_once_to_the_rate_the_api_accepted() -> None
     assert not pace.open
 
 
-def test_a_later_wave_cuts_to_what_the_api_accepted_since_the_last_cut() -> None:
+def paced_call(pace: AdaptivePace, now: float, outcome: str, retry_after: float | None = None) -> float:
+    """One call at the pace's next turn from `now`, answered `outcome` 10 ms after it went: when it went."""
+    turn, wait = pace.acquire(now, first=False)
+    now += wait
+    if wait:
+        assert pace.ready(turn, now) == 0.0
+    pace.release(turn, now + 0.01, outcome, retry_after)
+    return now
+
+
+def paced_calls(pace: AdaptivePace, now: float, until: float) -> list[float]:
+    """Calls one after another at the pace's turns from `now` until `until`, each accepted: when they went."""
+    sends = [paced_call(pace, now, ACCEPTED)]
+    while sends[-1] < until:
+        sends.append(paced_call(pace, sends[-1] + 0.01, ACCEPTED))
+    return sends
+
+
+def test_a_later_wave_cuts_to_what_the_api_accepted_in_the_last_second_of_sending() -> None:
+    """TCP Westwood's delivered rate, of the path now: the calls the pace let go in the last second, less
+    those refused, and not averaged over the slow growth since the last cut."""
     pace = past_its_start(rand=lambda: 1.0)  # type: ignore[arg-type]
     for seq in burst(pace, 40, 0.0)[19:]:
         pace.open_done(seq, 0.01, REFUSED)
-    first = pace.rate
-    assert first == pytest.approx(CUBIC_BETA * 20 / (0.01 + BURST_SECONDS))
-    now, sent = 2.0, list[Turn]()
-    while len(sent) < 30:  # the limit fell to 5 a second: 5 of the next 30 accepted
-        turn, wait = pace.acquire(now, first=False)
-        now += wait
-        if wait:
-            assert pace.ready(turn, now) == 0.0
-        sent.append(turn)
-    for turn in sent[5:]:
-        pace.release(turn, now, REFUSED)
+    assert pace.rate == pytest.approx(CUBIC_BETA * 20 / (0.01 + BURST_SECONDS))
+    sends = paced_calls(pace, 2.0, 8.0)  # the rate grows back along CUBIC's curve
+    rate = pace.rate
+    assert rate > 2 * len(sends) / (sends[-1] - 2.0), "it sends far faster now than on average since the cut"
+    refused_at = paced_call(pace, sends[-1] + 0.01, REFUSED)
     assert pace.waves == 2
-    # Westwood, not beta of 14; and RFC 8312's fast convergence, as the API accepts less than at the last cut
-    assert pace.rate == pytest.approx(max(MIN_RATE, CUBIC_BETA * (1 + CUBIC_BETA) / 2 * 5 / (now - 0.01)))
+    answered = refused_at + 0.01
+    accepted = sum(sent >= answered - BURST_SECONDS for sent in sends)
+    assert pace.rate == pytest.approx(CUBIC_BETA * min(rate, accepted / BURST_SECONDS), rel=0.01)
+
+
+def test_a_pause_the_api_asked_for_is_left_out_of_the_second_of_sending_and_ends_with_one_call() -> None:
+    """A Retry-After's pause is not time the client could send: the next wave's second of sending reaches
+    back past it. And after the pause the pace sends one call, then one a turn, not the burst its bucket
+    would have gathered meanwhile (RFC 5681's loss window after a retransmission timeout)."""
+    pace = past_its_start(rand=lambda: 1.0)  # type: ignore[arg-type]
+    for seq in burst(pace, 40, 0.0)[19:]:
+        pace.open_done(seq, 0.01, REFUSED)
+    sends = paced_calls(pace, 2.0, 6.0)
+    refused_at = paced_call(pace, sends[-1] + 0.01, REFUSED, retry_after=3.0)  # a wave, and a pause
+    assert pace.waves == 2
+    rate = pace.rate
+    pause_ends = refused_at + 0.01 + 3.0
+    now = refused_at + 0.02
+    first, wait = pace.acquire(now, first=False)
+    while wait:
+        now += wait
+        wait = pace.ready(first, now)
+    assert now == pytest.approx(pause_ends + 1 / rate, abs=0.01), "one call, at the pause's end"
+    second, wait = pace.acquire(now, first=False)
+    assert wait == pytest.approx(1 / rate, rel=0.01), "then one a turn"
+    pace.release(second, now)
+    pace.release(first, now + 0.01, ACCEPTED)
+    # A refusal right after the pause: its second of sending is the little after the pause and the rest
+    # before it (RFC 8312's fast convergence may keep less of it)
+    refused_at = paced_call(pace, now + 0.01, REFUSED)
+    assert pace.waves == 3
+    after_pause = refused_at + 0.01 - pause_ends
+    assert after_pause < 0.5
+    window_start = (pause_ends - 3.0) - (BURST_SECONDS - after_pause)
+    accepted = sum(sent >= window_start for sent in sends) + 1  # and the one accepted after the pause
+    assert accepted > 10
+    assert CUBIC_BETA * (1 + CUBIC_BETA) / 2 * accepted * 0.98 <= pace.rate <= CUBIC_BETA * accepted * 1.02
 
 
 def test_paced_calls_are_spaced_by_the_rate_one_per_turn_first_come_first_served() -> None:
@@ -386,6 +435,10 @@ def test_a_client_whose_calls_got_through_at_the_slowest_pace_keeps_its_calls_wa
     a refused probe says only that the others took the API's tokens. Its calls wait for their turns."""
     pace = AdaptivePace(rand=lambda: 1.0)
     now = answer_in_order(pace, [REFUSED] * 5 + [ACCEPTED] * 6 + [REFUSED] * 2, 0.0, 0.01)
+    for _ in range(10):  # refused until nothing it sent in the last second got through: the floor
+        if pace.rate == MIN_RATE:
+            break
+        now = answer_in_order(pace, [REFUSED], now, 0.01)
     waiting = refuse_a_probe_at_the_floor(pace, now)
     assert not any(turn.local_refusal for turn in waiting)
     assert list(pace.waiting) == waiting

@@ -148,6 +148,23 @@ def test_under_a_token_bucket_calls_get_through_near_the_limit(rate: float, retr
     assert refused(run) <= 0.12
 
 
+@pytest.mark.parametrize("rate", [20.0, 50.0])
+@pytest.mark.parametrize("retry_after", [True, False], ids=["Retry-After", "no Retry-After"])
+@pytest.mark.parametrize("latency", [0.05, 1.0])
+def test_a_bucket_with_a_burst_smaller_than_its_rate_is_followed_after_its_first_cut(
+    rate: float, retry_after: bool, latency: float
+) -> None:
+    """A burst of 5 tells the first cut little of the rate (the start's burst found the bucket's five). Later
+    cuts measure what the API accepted of the calls sent in the last second of sending, not over the
+    client's slow growth since the first cut (and a Retry-After's pause is not time it could send)."""
+    calls, burst = 400, 5
+    bucket = TokenBucket(rate, burst=burst, retry_after=retry_after, latency=latency, seed=1, jitter=0.2)
+    run = run_clients(bucket, calls=calls, concurrency=200)
+    assert run.failed == []
+    assert run.seconds <= 2.2 * ((calls - burst) / rate + latency)
+    assert refused(run) <= 0.05
+
+
 @pytest.mark.parametrize("workers", [200, 32])
 def test_the_reference_bucket_meets_its_targets(workers: int) -> None:
     """20 calls a second, bursts of 20, Retry-After, 0.3 s per call: the scenario of BENCHMARKS.md."""

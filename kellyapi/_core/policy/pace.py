@@ -39,15 +39,17 @@ Each mechanism is a published one, with its published constants:
 - **Pacing** (botocore's adaptive retry mode, `botocore/retries/adaptive.py` and `cubic.py`). Engaged, sends
   are spaced by a token bucket (GCRA) at `rate` calls a second holding a second's worth of starts; waiting
   calls are served first come, first served, one per free turn. A wave of refusals cuts the rate once, to
-  0.7 (CUBIC's beta) of what the API accepted of the calls sent since the last cut, or since the client
-  began sending (TCP Westwood's rule: the rate the path delivered), and never above the rate it was paced
-  at; only the refusal of a call sent after the last cut cuts again, and only once the calls in flight at
-  the cut have all been answered (NewReno's recovery, RFC 6582: until then the API still sees the last wave,
-  and the rate holds). A client whose share fell since the last cut gives up more of it (RFC 8312's fast
-  convergence), so that clients on one limit converge sooner. Between cuts the rate grows back
-  along CUBIC's curve (C = 0.4), above the old rate after a while, probing for a limit that rose. The
+  0.7 (CUBIC's beta) of what the API accepted (TCP Westwood's rule: the rate the path delivered) of the
+  calls the pace let go in the last second it could send (a pause the API asked for left out, and at least
+  `MEASURED_CALLS`), or the first time of those sent since the client began sending, and never above the
+  rate it was paced at; only the refusal of a call sent after the last cut cuts again, and only once the
+  calls in flight at the cut have all been answered (NewReno's recovery, RFC 6582: until then the API still
+  sees the last wave, and the rate holds). A client whose share fell since the last cut gives up more of it
+  (RFC 8312's fast convergence), so that clients on one limit converge sooner. Between cuts the rate grows
+  back along CUBIC's curve (C = 0.4), above the old rate after a while, probing for a limit that rose. The
   floor is 0.5 calls a second: a client that got nothing through (one of many on a limit, after their
-  bursts) probes at it. After two minutes without a refusal pacing switches off and the pace opens again.
+  bursts) probes at it. A pause the API asked for ends with one call, then one a turn (`_empty_bucket`).
+  After two minutes without a refusal pacing switches off and the pace opens again.
 - **Client-side throttling** (the SRE book again, K = 2). When the API refuses more calls than it accepts, new work
   is refused locally with probability `max(0, (requests - 2 * accepts) / (requests + 1))`: calls fail fast, the API
   sees at most one refusal per accepted call, and the few attempts that still go are the probes that notice a
@@ -108,6 +110,9 @@ INITIAL_WINDOW = 10  # RFC 6928: TCP's initial window, in calls here rather than
 # RFC 7661's non-validated period (NVP): a window the API was shown to accept is kept through idle spells for
 # five minutes, and only then falls back to the initial window.
 NON_VALIDATED_PERIOD = 300.0
+# The fewest calls a delivered rate is measured over: one call more or less changes it by less than a cut does
+# (1 - CUBIC_BETA), so that a client sending a call or two a second does not cut on a count's rounding.
+MEASURED_CALLS = math.ceil(1 / (1 - CUBIC_BETA))
 PACING_GAIN = 1.25  # RFC 9002 section 7.7: sends spread at 1.25 windows a round trip
 GRANULARITY = 0.001  # RFC 9002 section 6.1.2's kGranularity: no round trip is taken as shorter than a clock tick
 INITIAL_ROUND_TRIP = 0.1  # quiche (Chromium's QUIC) kInitialRttMs: "initial rtt used before any samples"
@@ -302,6 +307,10 @@ class AdaptivePace:
         self._scan = _Scan()  # the refusals of calls sent since the last cut, by number
         self._highest_seen = -1  # the highest number of a call known to have gone
         self._delivery = _Delivery(0, -math.inf)  # what the API accepted of the calls sent since...
+        # The calls the pace let go in the last second of sending (at least MEASURED_CALLS), when and their
+        # numbers, and the numbers of those refused: what the API accepted lately (`_recently_delivered`)
+        self._recent_sends: collections.deque[tuple[float, int]] = collections.deque()
+        self._recent_refusals: list[int] = []
         self._cut_measure: _Delivered | None = None  # the last cut's, refined as its wave's refusals come in
         # Throttle (the SRE book's counts, of calls sent since the last limit was proven; those not refused
         # count as accepted)
@@ -318,6 +327,8 @@ class AdaptivePace:
         self.rate = math.inf if max_rate is None else max_rate
         self._theoretical = -math.inf  # GCRA's theoretical arrival time of the next start
         self._paused_until = -math.inf
+        self._paused_from = -math.inf  # when the last pause began
+        self._engaged_at = -math.inf  # when pacing last engaged
         self._last_cut = -math.inf  # when the rate was last cut: CUBIC's curve starts there
         self._w_max = 0.0  # CUBIC: the rate at the last cut...
         self._k = 0.0  # ...and the seconds its curve takes to get back to it
@@ -551,6 +562,8 @@ class AdaptivePace:
         self._largest_flight = max(self._largest_flight, self.in_flight)
         if self.engaged:
             self._theoretical = max(self._theoretical, now) + 1.0 / self.rate
+            self._recent_sends.append((now, turn.seq))
+            self._forget_sends(now)
 
     def _refuse_locally(self, turn: Turn, now: float) -> None:
         turn.state = DONE
@@ -713,8 +726,14 @@ class AdaptivePace:
         self._last_refusal = now
         told = _asks_a_pause(retry_after)
         if retry_after is not None and told:
+            if now >= self._paused_until:
+                self._paused_from = now
             self._paused_until = max(self._paused_until, now + retry_after)
             self.open = False
+            if self.engaged:
+                self._empty_bucket(now)
+        if self._recent_sends and seq >= self._recent_sends[0][1]:
+            bisect.insort(self._recent_refusals, seq)
         if seq >= self._delivery_start():
             self._delivery.refused += 1
         elif self._cut_measure is not None and self._cut_measure.start <= seq < self._cut_seq:
@@ -798,17 +817,18 @@ class AdaptivePace:
         self._validated = (INITIAL_WINDOW, -math.inf)  # what the API accepts is measured afresh after a pause
         self._awaiting.clear()
         self._credited.clear()
-        # An API's token bucket of botocore's shape holds a second's worth: full when the client began
-        # sending after an idle spell, so that it let a second's worth through besides its rate; empty at
-        # the last cut, so that the next over a second at least.
-        elapsed = now - delivery.since
-        self._cut_measure = _Delivered(
-            delivery.start,
-            self._cut_seq - delivery.start,
-            delivery.refused,
-            elapsed + BURST_SECONDS if first else max(elapsed, BURST_SECONDS),
-            math.inf if first else self.rate,
-        )
+        if first:
+            # An API's token bucket of botocore's shape holds a second's worth: full when the client began
+            # sending after an idle spell, so that it let a second's worth through besides its rate.
+            self._cut_measure = _Delivered(
+                delivery.start,
+                self._cut_seq - delivery.start,
+                delivery.refused,
+                now - delivery.since + BURST_SECONDS,
+                math.inf,
+            )
+        else:
+            self._cut_measure = self._recently_delivered(now, delivery)
         self._recovering = self.in_flight
         self._recovery_seq = self._cut_seq
         if not self.fleet_paces:  # (a fleet's shared pace does the pacing)
@@ -817,10 +837,59 @@ class AdaptivePace:
                 # that clients on one limit converge to equal shares sooner.
                 self._cut_measure.kept = (1 + CUBIC_BETA) / 2
             self._cut_to(self._cut_measure.rate() * self._cut_measure.kept)
+            if first:  # (the calls of an earlier spell of pacing are no measure of this one)
+                self._engaged_at = now
+                self._recent_sends.clear()
+                self._recent_refusals.clear()
             self.engaged = True
             self.open = False
-            # The API's bucket is empty now: so is the pace's (a burst only after a pause let both refill).
-            self._theoretical = max(self._theoretical, now + BURST_SECONDS)
+            self._empty_bucket(now)
+
+    def _empty_bucket(self, now: float) -> None:
+        """The API's bucket is empty now, and so is the pace's: its next call goes an interval after now, or
+        after the pause the API asked for. A pause lets the API's bucket refill, by as much as it holds,
+        which the client does not know: as TCP after a retransmission timeout (RFC 5681 section 3.1, the
+        loss window of one), the pace does not send the burst its own bucket would have gathered meanwhile."""
+        self._theoretical = max(self._theoretical, max(now, self._paused_until) + BURST_SECONDS)
+
+    def _measure_since(self, now: float) -> float:
+        """When the last second of sending began: a second ago, or earlier by the part of it the client spent
+        in a pause the API asked for (it could not send then: TCP Westwood's samples are of a path the
+        sender kept busy)."""
+        start = now - BURST_SECONDS
+        if self._paused_until <= start or self._paused_from >= now:
+            return start
+        sent_since_the_pause = max(0.0, now - self._paused_until)
+        return min(self._paused_from, now) - (BURST_SECONDS - sent_since_the_pause)
+
+    def _paused_within(self, start: float, end: float) -> float:
+        """The seconds between `start` and `end` the client spent in the last pause the API asked for."""
+        return max(0.0, min(end, self._paused_until) - max(start, self._paused_from))
+
+    def _forget_sends(self, now: float) -> None:
+        """Keep only the calls (and refusals) of the last second of sending, or the last `MEASURED_CALLS` if
+        they took longer."""
+        since = self._measure_since(now)
+        recent, refusals = self._recent_sends, self._recent_refusals
+        while len(recent) > MEASURED_CALLS and recent[0][0] < since:
+            recent.popleft()
+        if refusals and (not recent or refusals[0] < recent[0][1]):
+            del refusals[: bisect.bisect_left(refusals, recent[0][1]) if recent else len(refusals)]
+
+    def _recently_delivered(self, now: float, delivery: _Delivery) -> _Delivered:
+        """What the API accepted of the calls the pace let go in the last second of sending (or the last
+        `MEASURED_CALLS`): TCP Westwood's delivered rate is of the path now, not averaged over the
+        whole epoch since the last cut, which holds the slow growth back after it (and, right after its
+        recovery, only a call or two)."""
+        self._forget_sends(now)
+        recent = self._recent_sends
+        if not recent:  # the pace let nothing go yet: the epoch's calls are all there is
+            seconds = max(now - delivery.since, BURST_SECONDS)
+            return _Delivered(delivery.start, self._cut_seq - delivery.start, delivery.refused, seconds, self.rate)
+        since = max(min(self._measure_since(now), recent[0][0]), self._engaged_at)
+        seconds = now - since - self._paused_within(since, now)
+        start = recent[0][1]
+        return _Delivered(start, len(recent), len(self._recent_refusals), max(seconds, GRANULARITY), self.rate)
 
     def _measure_from_here(self, now: float) -> None:
         """From here on only the calls sent later weigh as evidence of a limit, count for the throttle and for
