@@ -279,8 +279,8 @@ def test_a_later_wave_cuts_to_what_the_api_accepted_in_the_last_second_of_sendin
 
 def test_a_pause_the_api_asked_for_is_left_out_of_the_second_of_sending_and_ends_with_one_call() -> None:
     """A Retry-After's pause is not time the client could send: the next wave's second of sending reaches
-    back past it. And after the pause the pace sends one call, then one a turn, not the burst its bucket
-    would have gathered meanwhile (RFC 5681's loss window after a retransmission timeout)."""
+    back past it. After the pause the pace sends one call, then one a turn, not the burst its bucket would
+    have gathered meanwhile (RFC 5681's loss window after a retransmission timeout)."""
     pace = past_its_start(rand=lambda: 1.0)  # type: ignore[arg-type]
     for seq in burst(pace, 40, 0.0)[19:]:
         pace.open_done(seq, 0.01, REFUSED)
@@ -294,21 +294,23 @@ def test_a_pause_the_api_asked_for_is_left_out_of_the_second_of_sending_and_ends
     while wait:
         now += wait
         wait = pace.ready(first, now)
-    assert now == pytest.approx(pause_ends + 1 / rate, abs=0.01), "one call, at the pause's end"
+    assert now == pytest.approx(pause_ends, abs=0.002), "one call, at the pause's end"
     second, wait = pace.acquire(now, first=False)
     assert wait == pytest.approx(1 / rate, rel=0.01), "then one a turn"
     pace.release(second, now)
     pace.release(first, now + 0.01, ACCEPTED)
     # A refusal right after the pause: its second of sending is the little after the pause and the rest
     # before it (RFC 8312's fast convergence may keep less of it)
+    cap = pace.rate  # (a cut never goes above the rate the call went at)
     refused_at = paced_call(pace, now + 0.01, REFUSED)
     assert pace.waves == 3
     after_pause = refused_at + 0.01 - pause_ends
     assert after_pause < 0.5
     window_start = (pause_ends - 3.0) - (BURST_SECONDS - after_pause)
     accepted = sum(sent >= window_start for sent in sends) + 1  # and the one accepted after the pause
-    assert accepted > 10
-    assert CUBIC_BETA * (1 + CUBIC_BETA) / 2 * accepted * 0.98 <= pace.rate <= CUBIC_BETA * accepted * 1.02
+    assert accepted > 10 and cap > 10, "(a measure of the little after the pause alone would be a call or two)"
+    delivered = min(cap, accepted / BURST_SECONDS)
+    assert CUBIC_BETA * (1 + CUBIC_BETA) / 2 * delivered * 0.98 <= pace.rate <= CUBIC_BETA * delivered * 1.02
 
 
 def test_paced_calls_are_spaced_by_the_rate_one_per_turn_first_come_first_served() -> None:

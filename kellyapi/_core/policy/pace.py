@@ -684,6 +684,8 @@ class AdaptivePace:
             self._got_through_counted |= seq >= self._counts_seq
         elif outcome == REFUSED:
             self._refused(seq, now, retry_after)
+            if self.engaged and now < self._paused_until:
+                self._empty_bucket(now)  # (at the rate a wave may just have cut to)
 
     def _time_answer(self, sample: float, refused: bool) -> None:
         """RFC 6298's retransmission timeout, section 2. Its first-sample rule, 3R, for the fastest answer yet
@@ -730,8 +732,6 @@ class AdaptivePace:
                 self._paused_from = now
             self._paused_until = max(self._paused_until, now + retry_after)
             self.open = False
-            if self.engaged:
-                self._empty_bucket(now)
         if self._recent_sends and seq >= self._recent_sends[0][1]:
             bisect.insort(self._recent_refusals, seq)
         if seq >= self._delivery_start():
@@ -847,10 +847,16 @@ class AdaptivePace:
 
     def _empty_bucket(self, now: float) -> None:
         """The API's bucket is empty now, and so is the pace's: its next call goes an interval after now, or
-        after the pause the API asked for. A pause lets the API's bucket refill, by as much as it holds,
-        which the client does not know: as TCP after a retransmission timeout (RFC 5681 section 3.1, the
-        loss window of one), the pace does not send the burst its own bucket would have gathered meanwhile."""
-        self._theoretical = max(self._theoretical, max(now, self._paused_until) + BURST_SECONDS)
+        at the end of the pause the API asked for, and the next an interval later. A pause lets the API's
+        bucket refill, by as much as it holds, which the client does not know: as TCP after a retransmission
+        timeout (RFC 5681 section 3.1, the loss window of one), the pace does not send the burst its own
+        bucket would have gathered meanwhile."""
+        if now < self._paused_until:
+            interval = 1.0 / self.rate
+            after_the_pause = self._paused_until + max(BURST_SECONDS, interval) - interval
+            self._theoretical = max(self._theoretical, after_the_pause)
+        else:
+            self._theoretical = max(self._theoretical, now + BURST_SECONDS)
 
     def _measure_since(self, now: float) -> float:
         """When the last second of sending began: a second ago, or earlier by the part of it the client spent
