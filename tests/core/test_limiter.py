@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import threading
 import time
 
 import pytest
 
-from kellyapi import RedisLimiter
+from kellyapi import RedisLimiter, errors
 from kellyapi._core.policy.limiter import ProcessLimiter
-from kellyapi._core.policy.pace import FAILED, INITIAL_ROUND_TRIP, INITIAL_WINDOW, SENT, Turn
+from kellyapi._core.policy.pace import ACCEPTED, FAILED, INITIAL_ROUND_TRIP, INITIAL_WINDOW, SENT, Turn
 from kellyapi._transport import redis as redis_transport
 
 
@@ -42,6 +43,46 @@ def test_a_task_held_by_the_start_goes_at_half_its_time_rather_than_fail() -> No
     for held in [*running, turn]:
         limiter.report(held, FAILED)
     assert limiter.pace.in_flight == 0
+
+
+def _a_line_whose_head_leaves_a_call_too_little_time(driver: str) -> tuple[ProcessLimiter, BaseException]:
+    """A paced limiter whose API took 0.2 s for an answer; a call queued behind another, which its caller
+    cancels once less than that is left before the call's deadline. What the call raised."""
+    limiter = ProcessLimiter(max_rate=1)
+    answered = limiter.turn(time.monotonic() + 60)
+    time.sleep(0.2)
+    limiter.report(answered, ACCEPTED)
+    head, _ = limiter.pace.acquire(time.monotonic(), deadline=time.monotonic() + 60)
+    outcome: list[BaseException] = []
+
+    def call() -> None:
+        deadline = time.monotonic() + 0.25
+        try:
+            if driver == "thread":
+                limiter.turn(deadline)
+            else:
+                asyncio.run(limiter.aturn(deadline))
+        except BaseException as error:  # what the call raised is what is checked
+            outcome.append(error)
+
+    caller = threading.Thread(target=call)
+    caller.start()
+    while len(limiter.pace.waiting) < 2:
+        time.sleep(0.001)
+    time.sleep(0.1)
+    limiter.pace.release(head, time.monotonic())  # cancelled: the call is first in line, with 0.15 s left
+    caller.join(5)
+    assert not caller.is_alive()
+    return limiter, outcome[0]
+
+
+@pytest.mark.parametrize("driver", ["thread", "task"])
+def test_a_call_whose_turn_would_leave_no_time_for_an_answer_fails_as_the_pace_s_unsent(driver: str) -> None:
+    limiter, error = _a_line_whose_head_leaves_a_call_too_little_time(driver)
+    assert isinstance(error, errors.RateLimitError)
+    assert "no time left" in str(error)
+    assert error.retry_after is not None and error.retry_after >= 0.2, "the time an answer takes"
+    assert limiter.pace.in_flight == 0 and not limiter.pace.waiting, "passed over, it took no turn"
 
 
 def _a_limiter_whose_redis_is_down(monkeypatch: pytest.MonkeyPatch) -> tuple[RedisLimiter, list[Turn]]:

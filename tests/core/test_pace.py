@@ -752,3 +752,56 @@ def test_an_attempt_needs_the_time_the_api_s_refusals_take_not_only_its_fastest_
     answer_in_order(pace, [REFUSED] * 5, 30.0, 0.05)  # paced now, answered slower
     assert pace.round_trip == pytest.approx(0.002)
     assert pace.answer_time > 0.05 > fast
+
+
+def test_an_attempt_needs_at_least_the_time_of_the_fastest_answer_the_api_accepted() -> None:
+    """An accepted call takes the API's work: one left less time than the fastest accepted answer yet could only
+    time out (and the API's work for it would be thrown away)."""
+    pace = AdaptivePace(max_rate=10)
+    before = pace.answer_time
+    slow = go(pace, 0.0)
+    pace.release(slow, 0.9, ACCEPTED)
+    assert pace.answer_time == pytest.approx(0.9)
+    fast = go(pace, 1.0)
+    pace.release(fast, 1.4, ACCEPTED)
+    assert pace.answer_time == pytest.approx(0.4), "the fastest acceptance, whatever its route"
+    assert before < 0.4
+    refused = go(pace, 2.0)
+    pace.release(refused, 2.05, REFUSED)  # a 429 comes back at once: no measure of the work
+    assert pace.answer_time == pytest.approx(0.4)
+
+
+def test_a_turn_too_late_for_an_answer_is_passed_over_and_the_next_in_line_takes_its_slot() -> None:
+    """The first in line, its call about to expire, would use the API's slot for an attempt that can only time
+    out: it leaves the line (its call fails as the pace's), and the next, with time left, goes in that slot."""
+    pace = AdaptivePace(max_rate=2)
+    pace.release(go(pace, 0.0), 0.5, ACCEPTED)  # the API takes half a second for an answer
+    go(pace, 0.5), go(pace, 0.5)  # the second's worth is used up: the next slot is at 1.0
+    expiring, wait = pace.acquire(0.5, deadline=1.3)
+    later, _ = pace.acquire(0.5, deadline=10.0)
+    woken: list[str] = []
+    pace.wait_on(expiring, functools.partial(woken.append, "expiring"))
+    pace.wait_on(later, functools.partial(woken.append, "later"))
+    assert wait == pytest.approx(0.5)
+    assert pace.ready(expiring, 1.0) == 0.0
+    assert expiring.too_late and expiring.state == pace_module.DONE, "0.3 s left: not sent"
+    assert woken == ["later"]
+    assert pace.ready(later, 1.0) == 0.0, "the slot goes to the next in line"
+    assert later.state == pace_module.SENT and not later.too_late
+    assert pace.in_flight == 3
+    pace.release(expiring, 1.0)
+    assert pace.in_flight == 3, "a turn passed over holds nothing"
+
+
+def test_the_first_in_line_is_passed_over_as_soon_as_its_time_is_too_short_not_when_its_slot_comes() -> None:
+    pace = AdaptivePace(max_rate=1)
+    pace.release(go(pace, 0.0), 0.4, ACCEPTED)
+    blocked, _ = pace.acquire(0.4, deadline=20.0)
+    pace.wait_on(blocked, lambda: None)
+    hopeless, _ = pace.acquire(0.4, deadline=0.7)
+    woken: list[str] = []
+    pace.wait_on(hopeless, functools.partial(woken.append, "hopeless"))
+    pace.release(blocked, 0.45)  # cancelled: the hopeless one is first in line, with 0.25 s left
+    assert woken == ["hopeless"]
+    assert pace.ready(hopeless, 0.45) == 0.0 and hopeless.too_late
+    assert not pace.waiting

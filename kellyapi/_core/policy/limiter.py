@@ -49,32 +49,32 @@ class Limiter(Protocol):
 def _waits(pace: AdaptivePace, turn: Turn, wait: float, deadline: float) -> Iterator[float]:
     """The waits before `turn` may go, for a blocking or an async driver: seconds to wait at most, woken sooner
     when the turn may go (register with `pace.wait_on` first), or infinity for "until woken". Raises
-    RateLimitError when no turn comes in time, at once when the wait is known to end past the deadline
-    (google-api-core's rule: never sleep past it), and when the turn leaves less time than an answer needs
-    (`AdaptivePace.answer_time`: the attempt could only time out). The slow start holds a call for at most half the
-    time it had left: a start is a guess at what the API accepts, not a limit it showed, and a call with a
-    short timeout must not fail for it."""
+    RateLimitError when no turn comes in time, at once when the wait is known to end past the deadline, or too
+    close to it for an answer (`AdaptivePace.answer_time`; google-api-core's rule: never sleep past it), and when
+    the pace passed the turn over for that (the attempt could only time out). The slow start holds a call for at
+    most half the time it had left: a start is a guess at what the API accepts, not a limit it showed, and a call
+    with a short timeout must not fail for it."""
     started = time.monotonic()
     held_until = started + (deadline - started) / 2
     while wait:
         now = time.monotonic()
-        # (A start's wait never ends past the deadline: the turn goes at half its time, or now if it must.)
-        past_deadline = wait != math.inf and now + wait > deadline
-        if (now >= held_until or past_deadline) and pace.go_anyway(turn, now):
+        # (A start's wait never ends too late: the turn goes at half its time, or now if it must.)
+        too_late = wait != math.inf and now + wait + pace.answer_time > deadline
+        if (now >= held_until or too_late) and pace.go_anyway(turn, now):
             break
         if wait == math.inf and now >= deadline:
             raise errors.RateLimitError(f"no turn to send within the timeout: calls queued before took it ({pace!r})")
-        if wait != math.inf and now + wait > deadline:
+        if too_late:
             raise errors.RateLimitError(
                 f"no turn to send within the timeout at the pace the API accepts ({pace!r})", retry_after=wait
             )
         yield wait if now >= held_until else min(wait, held_until - now)
         wait = pace.ready(turn, time.monotonic())
-        if not wait and not turn.local_refusal and deadline - time.monotonic() < pace.answer_time:
-            raise errors.RateLimitError(
-                f"no time left to send: the pace the API accepts took this call's timeout ({pace!r})",
-                retry_after=pace.answer_time,
-            )
+    if turn.too_late:
+        raise errors.RateLimitError(
+            f"no time left to send: the pace the API accepts took this call's timeout ({pace!r})",
+            retry_after=pace.answer_time,
+        )
     if turn.local_refusal:
         raise errors.RateLimitError(
             "not sent: the API refused most of this client's recent calls with 429 (or all of them at the"
@@ -91,20 +91,20 @@ class ProcessLimiter:
 
     def turn(self, deadline: float, *, first: bool = False) -> Turn:
         """Block until an attempt may go."""
-        return self._wait_for(*self.pace.acquire(time.monotonic(), first), deadline)
+        return self._wait_for(*self.pace.acquire(time.monotonic(), first, deadline), deadline)
 
     async def aturn(self, deadline: float, *, first: bool = False) -> Turn:
         """Wait until an attempt may go, without blocking the event loop."""
-        return await self._await(*self.pace.acquire(time.monotonic(), first), deadline)
+        return await self._await(*self.pace.acquire(time.monotonic(), first, deadline), deadline)
 
     def requeue(self, turn: Turn, deadline: float) -> Turn:
         """Block until a turn given but never sent may go again by this policy (a fleet's limiter that held it
         failed meanwhile): it waits behind the turns already waiting."""
-        return self._wait_for(turn, self.pace.requeue(turn, time.monotonic()), deadline)
+        return self._wait_for(turn, self.pace.requeue(turn, time.monotonic(), deadline), deadline)
 
     async def arequeue(self, turn: Turn, deadline: float) -> Turn:
         """`requeue`, without blocking the event loop."""
-        return await self._await(turn, self.pace.requeue(turn, time.monotonic()), deadline)
+        return await self._await(turn, self.pace.requeue(turn, time.monotonic(), deadline), deadline)
 
     def _wait_for(self, turn: Turn, wait: float, deadline: float) -> Turn:
         if not wait and not turn.local_refusal:

@@ -38,7 +38,9 @@ Each mechanism is a published one, with its published constants:
   proves nothing either: APIs that shed load send one too.)
 - **Pacing** (botocore's adaptive retry mode, `botocore/retries/adaptive.py` and `cubic.py`). Engaged, sends
   are spaced by a token bucket (GCRA) at `rate` calls a second holding a second's worth of starts; waiting
-  calls are served first come, first served, one per free turn. A wave of refusals cuts the rate once, to
+  calls are served first come, first served, one per free turn, but a call left less time than an answer takes
+  (`answer_time`) is passed over, its turn going to the next in line (the SRE book: check the deadline before
+  the work). A wave of refusals cuts the rate once, to
   0.7 (CUBIC's beta) of what the API accepted (TCP Westwood's rule: the rate the path delivered) of the
   calls the pace let go in the last second it could send (a pause the API asked for left out, and at least
   `MEASURED_CALLS`), or the first time of those sent since the client began sending, and never above the
@@ -134,9 +136,10 @@ FAILED = "failed"
 class Turn:
     """One attempt's place with the pace: what it holds until `AdaptivePace.release`."""
 
-    __slots__ = ("drawn", "local_refusal", "sent_at", "seq", "state", "wake")
+    __slots__ = ("deadline", "drawn", "local_refusal", "sent_at", "seq", "state", "too_late", "wake")
 
-    def __init__(self) -> None:
+    def __init__(self, deadline: float = math.inf) -> None:
+        self.deadline = deadline  # when the call gives up: a turn that leaves it no time for an answer is not given
         # QUEUED: for a call's first attempt (new work), the throttle's share of refusals its draw passed when it
         # queued (None: a retry, not the throttle's to refuse)
         self.drawn: float | None = None
@@ -145,6 +148,7 @@ class Turn:
         self.sent_at = 0.0  # ...and when it went
         self.wake: Callable[[], object] | None = None  # QUEUED: called (from any thread) when it should ask again
         self.local_refusal = False  # refused by the client-side throttle: the call fails without sending
+        self.too_late = False  # its turn came too late for an answer (`AdaptivePace.answer_time`): not sent
 
     def __repr__(self) -> str:
         state = {QUEUED: "queued", SENT: "sent", DONE: "done"}[self.state]
@@ -296,6 +300,7 @@ class AdaptivePace:
         self._smoothed_round_trip: float | None = None  # RFC 6298's SRTT and RTTVAR, of the start's refusals
         self._round_trip_variation = 0.0
         self._refusal_timeout = 0.0  # ...and the timer they give
+        self._fastest_acceptance = 0.0  # the fastest accepted answer yet (0: none yet)
         # Evidence
         self._cut_seq = 0  # the first call sent after the last cut: a refusal of an earlier one does not cut
         # NewReno's recovery (RFC 6582): the calls in flight at the last cut not yet answered. Until they are,
@@ -410,14 +415,15 @@ class AdaptivePace:
 
     # -- asking for a turn -------------------------------------------------------------------------------
 
-    def acquire(self, now: float, first: bool = True) -> tuple[Turn, float]:
+    def acquire(self, now: float, first: bool = True, deadline: float = math.inf) -> tuple[Turn, float]:
         """A turn for an attempt, and the seconds to wait before asking `ready` again: 0 (go now), a time, or
         infinity (until woken: `wait_on` a waker first). A turn with `local_refusal` set must not be sent: the
-        client refused it (its throttle, or a used-up quota). Release the turn in any case.
+        client refused it (its throttle, or a used-up quota); nor one with `too_late` set: it waited in line
+        until less time was left before its `deadline` than an answer takes. Release the turn in any case.
 
         first: the call's first attempt, new work that the client-side throttle may refuse (a retry's chances
         are the pace's and the retry policy's to judge)."""
-        turn = Turn()
+        turn = Turn(deadline)
         with self._lock:
             share = self._throttle_share(now) if first else 0.0
             if share and self._rand() < share:
@@ -431,7 +437,7 @@ class AdaptivePace:
             self.waiting.append(turn)
             return turn, self._wait(now) if self.waiting[0] is turn else math.inf
 
-    def requeue(self, turn: Turn, now: float) -> float:
+    def requeue(self, turn: Turn, now: float, deadline: float = math.inf) -> float:
         """Put a turn that was given but never sent back in line (a fleet's shared pace held it, then stopped):
         it waits for this pace behind the turns already waiting, as a new one would. Returns the wait as
         `acquire` does; release the turn in any case."""
@@ -440,6 +446,7 @@ class AdaptivePace:
                 self._leave_flight(turn, now)
                 self._awaiting.pop(turn.seq, None)
                 self._credited.pop(turn.seq, None)
+            turn.deadline = deadline
             if not self.waiting and self._wait(now) <= 0:
                 self._let_go(turn, now)
                 return 0.0
@@ -480,11 +487,12 @@ class AdaptivePace:
                 return 0.0
             if self.waiting[0] is not turn:
                 return math.inf
-            wait = self._wait(now)
-            if wait > 0:
-                return wait
+            if not self._too_late(turn, now):
+                wait = self._wait(now)
+                if wait > 0:
+                    return wait
             self.waiting.popleft()
-            self._let_go(turn, now)
+            self._serve(turn, now)
             woken = self._advance(now)
         _wake(woken)
         return 0.0
@@ -565,6 +573,21 @@ class AdaptivePace:
             self._recent_sends.append((now, turn.seq))
             self._forget_sends(now)
 
+    def _too_late(self, turn: Turn, now: float) -> bool:
+        return turn.deadline - now < self.answer_time
+
+    def _serve(self, turn: Turn, now: float) -> None:
+        """The first in line leaves it: it goes, unless its call has too little time left for an answer. The
+        Google SRE book ("Addressing Cascading Failures": check the deadline left before doing the work, as
+        servers drop requests whose deadline passed while they queued): a turn given to a call that can only time
+        out takes the API's slot from the next in line, teaches the pace nothing (a timeout is no verdict), and
+        when the line is longer than the calls' timeout, every turn would go to the call about to expire."""
+        if self._too_late(turn, now):
+            turn.state = DONE
+            turn.too_late = True
+        else:
+            self._let_go(turn, now)
+
     def _refuse_locally(self, turn: Turn, now: float) -> None:
         turn.state = DONE
         turn.local_refusal = True
@@ -572,19 +595,20 @@ class AdaptivePace:
         self._refused_locally = True
 
     def _advance(self, now: float) -> list[Callable[[], object]]:
-        """Let the first in line go while it may; wake the one left first in line, to wait for its start.
+        """Serve the first in line while it may go (or has no time left for an answer); wake the one left first
+        in line, to wait for its start.
         Returns the wakers to call once the lock is released."""
         woken = []
         queue = self.waiting
         while queue:
-            wait = self._wait(now)
             head = queue[0]
+            wait = 0.0 if self._too_late(head, now) else self._wait(now)
             if wait > 0 and head.wake is None:
                 break
             if wait <= 0:
                 queue.popleft()
-                self._let_go(head, now)
-            if head.wake is not None:  # let go, or first in line now: it asks again
+                self._serve(head, now)
+            if head.wake is not None:  # served, or first in line now: it asks again
                 woken.append(head.wake)
                 head.wake = None
             if wait > 0:
@@ -601,6 +625,9 @@ class AdaptivePace:
             turn.state = DONE
             if state == SENT:
                 self._leave_flight(turn, now)
+                if outcome == ACCEPTED:
+                    took = now - turn.sent_at
+                    self._fastest_acceptance = min(self._fastest_acceptance or took, took)
                 self._learn(turn.seq, now, outcome, retry_after, turn.sent_at)
             elif state == QUEUED:
                 first = self.waiting[0] is turn
@@ -970,8 +997,10 @@ class AdaptivePace:
     def answer_time(self) -> float:
         """The least time an attempt needs for an answer: RFC 6298's retransmission timeout over the 429s timed
         (they take no work: their smoothed round trip plus four times its variation), and never less than the
-        fastest answer yet. An attempt left less than that could only time out."""
-        return max(self.round_trip, self._refusal_timeout)
+        fastest answer yet, nor than the fastest the API accepted (a call's work, on its fastest route: a bound
+        below what any call needs, whatever its route). An attempt left less than that could only time out, or
+        be refused."""
+        return max(self.round_trip, self._refusal_timeout, self._fastest_acceptance)
 
     def pause_left(self, now: float) -> float:
         """Seconds left of a pause that a Retry-After began (0 when none)."""
