@@ -316,8 +316,11 @@ class AsyncClient:
 
     async def _turn(self, request: Request, deadline: float, attempts: int) -> object:
         """The limiter's permit for the next attempt; RateLimitError, naming the request, when none comes."""
+        limiter = self._limiter
         try:
-            return await self._limiter.aturn(deadline, first=attempts == 0)
+            if isinstance(limiter, ProcessLimiter):  # its pace times each route's answers (`answer_time`)
+                return await limiter.aturn(deadline, first=attempts == 0, route=request.route)
+            return await limiter.aturn(deadline, first=attempts == 0)
         except errors.RateLimitError as no_turn:
             raise errors.RateLimitError(
                 f"{request.describe()}: {no_turn}", retry_after=no_turn.retry_after, attempts=attempts

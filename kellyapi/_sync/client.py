@@ -317,8 +317,11 @@ class SyncClient:
 
     def _turn(self, request: Request, deadline: float, attempts: int) -> object:
         """The limiter's permit for the next attempt; RateLimitError, naming the request, when none comes."""
+        limiter = self._limiter
         try:
-            return self._limiter.turn(deadline, first=attempts == 0)
+            if isinstance(limiter, ProcessLimiter):  # its pace times each route's answers (`answer_time`)
+                return limiter.turn(deadline, first=attempts == 0, route=request.route)
+            return limiter.turn(deadline, first=attempts == 0)
         except errors.RateLimitError as no_turn:
             raise errors.RateLimitError(
                 f"{request.describe()}: {no_turn}", retry_after=no_turn.retry_after, attempts=attempts

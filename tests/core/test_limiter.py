@@ -49,19 +49,19 @@ def _a_line_whose_head_leaves_a_call_too_little_time(driver: str) -> tuple[Proce
     """A paced limiter whose API took 0.2 s for an answer; a call queued behind another, which its caller
     cancels once less than that is left before the call's deadline. What the call raised."""
     limiter = ProcessLimiter(max_rate=1)
-    answered = limiter.turn(time.monotonic() + 60)
+    answered = limiter.turn(time.monotonic() + 60, route="llm")
     time.sleep(0.2)
     limiter.report(answered, ACCEPTED)
-    head, _ = limiter.pace.acquire(time.monotonic(), deadline=time.monotonic() + 60)
+    head, _ = limiter.pace.acquire(time.monotonic(), deadline=time.monotonic() + 60, route="llm")
     outcome: list[BaseException] = []
 
     def call() -> None:
         deadline = time.monotonic() + 0.25
         try:
             if driver == "thread":
-                limiter.turn(deadline)
+                limiter.turn(deadline, route="llm")
             else:
-                asyncio.run(limiter.aturn(deadline))
+                asyncio.run(limiter.aturn(deadline, route="llm"))
         except BaseException as error:  # what the call raised is what is checked
             outcome.append(error)
 

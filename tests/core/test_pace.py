@@ -747,38 +747,39 @@ def test_an_attempt_needs_the_time_the_api_s_refusals_take_not_only_its_fastest_
     answer_in_order(pace, [REFUSED] * 10, 0.0, 0.002)
     assert pace.engaged and not pace.starting
     assert pace.round_trip == pytest.approx(0.002)
-    fast = pace.answer_time
+    fast = pace.answer_time()
     assert fast >= pace.round_trip
     answer_in_order(pace, [REFUSED] * 5, 30.0, 0.05)  # paced now, answered slower
     assert pace.round_trip == pytest.approx(0.002)
-    assert pace.answer_time > 0.05 > fast
+    assert pace.answer_time() > 0.05 > fast
 
 
-def test_an_attempt_needs_at_least_the_time_of_the_fastest_answer_the_api_accepted() -> None:
-    """An accepted call takes the API's work: one left less time than the fastest accepted answer yet could only
-    time out (and the API's work for it would be thrown away)."""
+def test_an_attempt_needs_at_least_the_time_of_the_fastest_answer_the_api_accepted_on_its_route() -> None:
+    """An accepted call takes the API's work: one left less time than the fastest accepted answer on its route
+    could only time out (the API's work for it thrown away). Routes take their own time: a slow one sets no
+    bound on a fast one."""
     pace = AdaptivePace(max_rate=10)
-    before = pace.answer_time
-    slow = go(pace, 0.0)
+    before = pace.answer_time("images")
+    slow, _ = pace.acquire(0.0, route="images")
     pace.release(slow, 0.9, ACCEPTED)
-    assert pace.answer_time == pytest.approx(0.9)
-    fast = go(pace, 1.0)
-    pace.release(fast, 1.4, ACCEPTED)
-    assert pace.answer_time == pytest.approx(0.4), "the fastest acceptance, whatever its route"
-    assert before < 0.4
-    refused = go(pace, 2.0)
+    assert pace.answer_time("images") == pytest.approx(0.9)
+    faster, _ = pace.acquire(1.0, route="images?size=small")
+    pace.release(faster, 1.6, ACCEPTED)
+    assert pace.answer_time("images") == pytest.approx(0.6), "the fastest, whatever the query"
+    assert pace.answer_time("captions") == before < 0.6, "a route not timed yet needs only a round trip"
+    refused, _ = pace.acquire(2.0, route="images")
     pace.release(refused, 2.05, REFUSED)  # a 429 comes back at once: no measure of the work
-    assert pace.answer_time == pytest.approx(0.4)
+    assert pace.answer_time("images") == pytest.approx(0.6)
 
 
 def test_a_turn_too_late_for_an_answer_is_passed_over_and_the_next_in_line_takes_its_slot() -> None:
     """The first in line, its call about to expire, would use the API's slot for an attempt that can only time
     out: it leaves the line (its call fails as the pace's), and the next, with time left, goes in that slot."""
     pace = AdaptivePace(max_rate=2)
-    pace.release(go(pace, 0.0), 0.5, ACCEPTED)  # the API takes half a second for an answer
+    pace.release(pace.acquire(0.0, route="llm")[0], 0.5, ACCEPTED)  # the API takes half a second for an answer
     go(pace, 0.5), go(pace, 0.5)  # the second's worth is used up: the next slot is at 1.0
-    expiring, wait = pace.acquire(0.5, deadline=1.3)
-    later, _ = pace.acquire(0.5, deadline=10.0)
+    expiring, wait = pace.acquire(0.5, deadline=1.3, route="llm")
+    later, _ = pace.acquire(0.5, deadline=10.0, route="llm")
     woken: list[str] = []
     pace.wait_on(expiring, functools.partial(woken.append, "expiring"))
     pace.wait_on(later, functools.partial(woken.append, "later"))
@@ -795,13 +796,25 @@ def test_a_turn_too_late_for_an_answer_is_passed_over_and_the_next_in_line_takes
 
 def test_the_first_in_line_is_passed_over_as_soon_as_its_time_is_too_short_not_when_its_slot_comes() -> None:
     pace = AdaptivePace(max_rate=1)
-    pace.release(go(pace, 0.0), 0.4, ACCEPTED)
-    blocked, _ = pace.acquire(0.4, deadline=20.0)
+    pace.release(pace.acquire(0.0, route="llm")[0], 0.4, ACCEPTED)
+    blocked, _ = pace.acquire(0.4, deadline=20.0, route="llm")
     pace.wait_on(blocked, lambda: None)
-    hopeless, _ = pace.acquire(0.4, deadline=0.7)
+    hopeless, _ = pace.acquire(0.4, deadline=0.7, route="llm")
     woken: list[str] = []
     pace.wait_on(hopeless, functools.partial(woken.append, "hopeless"))
     pace.release(blocked, 0.45)  # cancelled: the hopeless one is first in line, with 0.25 s left
     assert woken == ["hopeless"]
     assert pace.ready(hopeless, 0.45) == 0.0 and hopeless.too_late
     assert not pace.waiting
+
+
+def test_a_slow_route_s_answers_pass_over_no_call_to_a_fast_one() -> None:
+    """A client that made images (seconds each) and now asks for captions: a caption with a second left goes."""
+    pace = AdaptivePace(max_rate=1)
+    pace.release(pace.acquire(0.0, route="images")[0], 8.0, ACCEPTED)
+    go(pace, 8.0)  # the next turn is at 9.0
+    image, _ = pace.acquire(8.0, deadline=10.0, route="images")
+    caption, _ = pace.acquire(8.0, deadline=10.0, route="captions")
+    pace.wait_on(caption, lambda: None)
+    assert pace.ready(image, 9.0) == 0.0 and image.too_late, "a second left, eight needed"
+    assert pace.ready(caption, 9.0) == 0.0 and caption.state == pace_module.SENT

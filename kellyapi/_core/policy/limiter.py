@@ -59,7 +59,7 @@ def _waits(pace: AdaptivePace, turn: Turn, wait: float, deadline: float) -> Iter
     while wait:
         now = time.monotonic()
         # (A start's wait never ends too late: the turn goes at half its time, or now if it must.)
-        too_late = wait != math.inf and now + wait + pace.answer_time > deadline
+        too_late = wait != math.inf and now + wait + pace.answer_time(turn.route) > deadline
         if (now >= held_until or too_late) and pace.go_anyway(turn, now):
             break
         if wait == math.inf and now >= deadline:
@@ -73,7 +73,7 @@ def _waits(pace: AdaptivePace, turn: Turn, wait: float, deadline: float) -> Iter
     if turn.too_late:
         raise errors.RateLimitError(
             f"no time left to send: the pace the API accepts took this call's timeout ({pace!r})",
-            retry_after=pace.answer_time,
+            retry_after=pace.answer_time(turn.route),
         )
     if turn.local_refusal:
         raise errors.RateLimitError(
@@ -89,13 +89,14 @@ class ProcessLimiter:
         """Pace at most `max_rate` calls a second; with `adaptive`, learn the API's rate from its 429s."""
         self.pace = AdaptivePace(max_rate, adaptive)
 
-    def turn(self, deadline: float, *, first: bool = False) -> Turn:
-        """Block until an attempt may go."""
-        return self._wait_for(*self.pace.acquire(time.monotonic(), first, deadline), deadline)
+    def turn(self, deadline: float, *, first: bool = False, route: str = "") -> Turn:
+        """Block until an attempt may go; `route`: what the call asks for (a turn too late for the fastest
+        answer the API gave there is not given)."""
+        return self._wait_for(*self.pace.acquire(time.monotonic(), first, deadline, route), deadline)
 
-    async def aturn(self, deadline: float, *, first: bool = False) -> Turn:
-        """Wait until an attempt may go, without blocking the event loop."""
-        return await self._await(*self.pace.acquire(time.monotonic(), first, deadline), deadline)
+    async def aturn(self, deadline: float, *, first: bool = False, route: str = "") -> Turn:
+        """Wait until an attempt may go, without blocking the event loop; `route` as for `turn`."""
+        return await self._await(*self.pace.acquire(time.monotonic(), first, deadline, route), deadline)
 
     def requeue(self, turn: Turn, deadline: float) -> Turn:
         """Block until a turn given but never sent may go again by this policy (a fleet's limiter that held it

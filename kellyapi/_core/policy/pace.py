@@ -118,6 +118,9 @@ MEASURED_CALLS = math.ceil(1 / (1 - CUBIC_BETA))
 PACING_GAIN = 1.25  # RFC 9002 section 7.7: sends spread at 1.25 windows a round trip
 GRANULARITY = 0.001  # RFC 9002 section 6.1.2's kGranularity: no round trip is taken as shorter than a clock tick
 INITIAL_ROUND_TRIP = 0.1  # quiche (Chromium's QUIC) kInitialRttMs: "initial rtt used before any samples"
+# The routes whose fastest answer a pace keeps: the API's endpoints are a few dozen; a client sending to paths of
+# its own making (`client.request`, an id in each) keeps the latest few hundred.
+ROUTES_TIMED = 256
 
 # A turn's states.
 QUEUED = 1  # waiting in line: the first in line waits for its start, the others to be woken
@@ -136,10 +139,11 @@ FAILED = "failed"
 class Turn:
     """One attempt's place with the pace: what it holds until `AdaptivePace.release`."""
 
-    __slots__ = ("deadline", "drawn", "local_refusal", "sent_at", "seq", "state", "too_late", "wake")
+    __slots__ = ("deadline", "drawn", "local_refusal", "route", "sent_at", "seq", "state", "too_late", "wake")
 
-    def __init__(self, deadline: float = math.inf) -> None:
+    def __init__(self, deadline: float = math.inf, route: str = "") -> None:
         self.deadline = deadline  # when the call gives up: a turn that leaves it no time for an answer is not given
+        self.route = route  # what the call asks for, its query left out: the API answers each route in its time
         # QUEUED: for a call's first attempt (new work), the throttle's share of refusals its draw passed when it
         # queued (None: a retry, not the throttle's to refuse)
         self.drawn: float | None = None
@@ -300,7 +304,7 @@ class AdaptivePace:
         self._smoothed_round_trip: float | None = None  # RFC 6298's SRTT and RTTVAR, of the start's refusals
         self._round_trip_variation = 0.0
         self._refusal_timeout = 0.0  # ...and the timer they give
-        self._fastest_acceptance = 0.0  # the fastest accepted answer yet (0: none yet)
+        self._fastest_answers: dict[str, float] = {}  # route -> the fastest answer the API accepted there
         # Evidence
         self._cut_seq = 0  # the first call sent after the last cut: a refusal of an earlier one does not cut
         # NewReno's recovery (RFC 6582): the calls in flight at the last cut not yet answered. Until they are,
@@ -415,15 +419,17 @@ class AdaptivePace:
 
     # -- asking for a turn -------------------------------------------------------------------------------
 
-    def acquire(self, now: float, first: bool = True, deadline: float = math.inf) -> tuple[Turn, float]:
+    def acquire(
+        self, now: float, first: bool = True, deadline: float = math.inf, route: str = ""
+    ) -> tuple[Turn, float]:
         """A turn for an attempt, and the seconds to wait before asking `ready` again: 0 (go now), a time, or
         infinity (until woken: `wait_on` a waker first). A turn with `local_refusal` set must not be sent: the
         client refused it (its throttle, or a used-up quota); nor one with `too_late` set: it waited in line
         until less time was left before its `deadline` than an answer takes. Release the turn in any case.
 
         first: the call's first attempt, new work that the client-side throttle may refuse (a retry's chances
-        are the pace's and the retry policy's to judge)."""
-        turn = Turn(deadline)
+        are the pace's and the retry policy's to judge). route: what the call asks for (`answer_time`)."""
+        turn = Turn(deadline, route.partition("?")[0])
         with self._lock:
             share = self._throttle_share(now) if first else 0.0
             if share and self._rand() < share:
@@ -574,7 +580,7 @@ class AdaptivePace:
             self._forget_sends(now)
 
     def _too_late(self, turn: Turn, now: float) -> bool:
-        return turn.deadline - now < self.answer_time
+        return turn.deadline - now < self.answer_time(turn.route)
 
     def _serve(self, turn: Turn, now: float) -> None:
         """The first in line leaves it: it goes, unless its call has too little time left for an answer. The
@@ -626,8 +632,7 @@ class AdaptivePace:
             if state == SENT:
                 self._leave_flight(turn, now)
                 if outcome == ACCEPTED:
-                    took = now - turn.sent_at
-                    self._fastest_acceptance = min(self._fastest_acceptance or took, took)
+                    self._time_acceptance(turn.route, now - turn.sent_at)
                 self._learn(turn.seq, now, outcome, retry_after, turn.sent_at)
             elif state == QUEUED:
                 first = self.waiting[0] is turn
@@ -732,6 +737,14 @@ class AdaptivePace:
             self._smoothed_round_trip = smoothed
             self._refusal_timeout = smoothed + max(GRANULARITY, 4 * self._round_trip_variation)
         self.credit_after = max(self._fastest_timeout, self._refusal_timeout)
+
+    def _time_acceptance(self, route: str, seconds: float) -> None:
+        fastest = self._fastest_answers
+        known = fastest.get(route)
+        if known is None and len(fastest) >= ROUTES_TIMED:
+            del fastest[next(iter(fastest))]  # the route timed first
+        if known is None or seconds < known:
+            fastest[route] = seconds
 
     def _seen(self, seq: int, now: float) -> None:
         """Call number `seq` went: so did every call numbered before it (the SRE book's requests)."""
@@ -993,14 +1006,13 @@ class AdaptivePace:
 
     # -- what users see -----------------------------------------------------------------------------------
 
-    @property
-    def answer_time(self) -> float:
-        """The least time an attempt needs for an answer: RFC 6298's retransmission timeout over the 429s timed
-        (they take no work: their smoothed round trip plus four times its variation), and never less than the
-        fastest answer yet, nor than the fastest the API accepted (a call's work, on its fastest route: a bound
-        below what any call needs, whatever its route). An attempt left less than that could only time out, or
-        be refused."""
-        return max(self.round_trip, self._refusal_timeout, self._fastest_acceptance)
+    def answer_time(self, route: str = "") -> float:
+        """The least time an attempt to `route` needs for an answer: RFC 6298's retransmission timeout over the
+        429s timed (they take no work: their smoothed round trip plus four times its variation), never less than
+        the fastest answer yet, nor than the fastest the API accepted on that route (its work: an image takes
+        seconds where a caption takes a fraction of one). An attempt left less than that could only time out,
+        the API's work for it thrown away."""
+        return max(self.round_trip, self._refusal_timeout, self._fastest_answers.get(route, 0.0))
 
     def pause_left(self, now: float) -> float:
         """Seconds left of a pause that a Retry-After began (0 when none)."""
