@@ -316,12 +316,51 @@ def _huge_retry_after_checks() -> list[Check]:
     return checks
 
 
+OVERLOAD_WORKERS = 100  # calls at once, each the next as soon as the last ends: 5 s of the bucket's turns...
+OVERLOAD_TIMEOUT = 2.0  # ...for calls that give up after 2 s: most must fail
+OVERLOAD_SECONDS = 10.0
+
+
+def _overload_checks() -> list[Check]:
+    """More calls than the API accepts, for longer than their timeout: the line for a turn outlasts the calls
+    in it, and most must fail. What counts is where the API's turns go: to calls that get their answers, or to
+    calls about to expire, whose answers come too late (the API's work thrown away)."""
+    with Sandbox(rate_limit=RATE, latency=LATENCY) as sandbox:
+
+        async def run() -> tuple[int, float]:
+            answered = 0
+            async with KellyAPI(KEY, sandbox.url, timeout=OVERLOAD_TIMEOUT) as api:
+                started = time.monotonic()
+
+                async def worker() -> None:
+                    nonlocal answered
+                    while time.monotonic() - started < OVERLOAD_SECONDS:
+                        try:
+                            await api.llm("overload")
+                            answered += 1
+                        except errors.BaseError:
+                            await asyncio.sleep(0)  # (a call refused at once: the next one, as a user's loop)
+
+                await asyncio.gather(*(worker() for _ in range(OVERLOAD_WORKERS)))
+                return answered, time.monotonic() - started
+
+        answered, seconds = asyncio.run(run())
+        accepted = sum(request.status == 200 for request in sandbox.state.requests)
+    scenario = f"{OVERLOAD_WORKERS} tasks, timeout {OVERLOAD_TIMEOUT:g} s, {OVERLOAD_SECONDS:g} s"
+    lost = (accepted - answered) / accepted if accepted else 0.0
+    rate = answered / seconds / RATE
+    return [
+        Check("overload", f"{scenario}: accepted answers thrown away", 100 * lost, "≤ 5 %", lost <= 0.05, "%"),
+        Check("overload", f"{scenario}: calls answered a second / limit", round(rate, 2), "≥ 0.75", rate >= 0.75),
+    ]
+
+
 def run_checks(quick: bool) -> list[Check]:
-    """The quota, cancellation and huge Retry-After scenarios."""
+    """The quota, cancellation, overload and huge Retry-After scenarios."""
     checks = _quota_checks(retry_after=False)
     if not quick:
         checks += _quota_checks(retry_after=True)
-    checks += _cancellation_checks() + _huge_retry_after_checks()
+    checks += _cancellation_checks() + _overload_checks() + _huge_retry_after_checks()
     return checks
 
 
