@@ -36,22 +36,21 @@ Each mechanism is a published one, with its published constants:
   refuses every other call (K = 2, a client over its limit). An API that sheds a few percent of calls at
   random proves nothing, and the client stays open; five refusals in a row prove a limit. (A `Retry-After`
   proves nothing either: APIs that shed load send one too.)
-- **Pacing** (botocore's adaptive retry mode, `botocore/retries/adaptive.py` and `cubic.py`). Engaged, sends
-  are spaced by a token bucket (GCRA) at `rate` calls a second holding a second's worth of starts; waiting
-  calls are served first come, first served, one per free turn, but a call left less time than an answer takes
-  (`answer_time`) is passed over, its turn going to the next in line (the SRE book: check the deadline before
-  the work). A wave of refusals cuts the rate once, to
-  0.7 (CUBIC's beta) of what the API accepted (TCP Westwood's rule: the rate the path delivered) of the
-  calls the pace let go in the last second it could send (a pause the API asked for left out, and at least
-  `MEASURED_CALLS`), or the first time of those sent since the client began sending, and never above the
-  rate it was paced at; only the refusal of a call sent after the last cut cuts again, and only once the
-  calls in flight at the cut have all been answered (NewReno's recovery, RFC 6582: until then the API still
-  sees the last wave, and the rate holds). A client whose share fell since the last cut gives up more of it
-  (RFC 8312's fast convergence), so that clients on one limit converge sooner. Between cuts the rate grows
-  back along CUBIC's curve (C = 0.4), above the old rate after a while, probing for a limit that rose. The
-  floor is 0.5 calls a second: a client that got nothing through (one of many on a limit, after their
-  bursts) probes at it. A pause the API asked for ends with one call, then one a turn (`_empty_bucket`).
-  After two minutes without a refusal pacing switches off and the pace opens again.
+- **Pacing** (botocore's adaptive retry mode, `botocore/retries/adaptive.py` and `cubic.py`). Engaged, sends are
+  spaced by a token bucket (GCRA) at `rate` calls a second holding a second's worth of starts; waiting calls are
+  served first come, first served, one per free turn, but a call left less time than an answer on its route takes
+  (`answer_time`) is passed over, its turn going to the next in line (the SRE book: check the deadline before the
+  work). A wave of refusals cuts the rate once, to 0.7 (CUBIC's beta) of what the API accepted (TCP Westwood's rule:
+  the rate the path delivered) of the calls the pace let go in the last second it could send (a pause the API asked
+  for left out, and at least `MEASURED_CALLS`), or the first time of those sent since the client began sending, and
+  never above the rate it was paced at; only the refusal of a call sent after the last cut cuts again, and only once
+  the calls in flight at the cut have all been answered (NewReno's recovery, RFC 6582: until then the API still sees
+  the last wave, and the rate holds). A client whose share fell since the last cut gives up more of it (RFC 8312's
+  fast convergence), so that clients on one limit converge sooner. Between cuts the rate grows back along CUBIC's
+  curve (C = 0.4), above the old rate after a while, probing for a limit that rose. The floor is 0.5 calls a second:
+  a client that got nothing through (one of many on a limit, after their bursts) probes at it. A pause the API asked
+  for ends with one call, then one a turn (`_empty_bucket`). After two minutes without a refusal pacing switches off
+  and the pace opens again.
 - **Client-side throttling** (the SRE book again, K = 2). When the API refuses more calls than it accepts, new work
   is refused locally with probability `max(0, (requests - 2 * accepts) / (requests + 1))`: calls fail fast, the API
   sees at most one refusal per accepted call, and the few attempts that still go are the probes that notice a
