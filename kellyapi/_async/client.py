@@ -31,6 +31,7 @@ from kellyapi._core.policy.limiter import (
     REFUSED,
     Limiter,
     ProcessLimiter,
+    takes_route,
 )
 from kellyapi._core.policy.retry import QUOTA_CAPACITY, RetryQuota
 from kellyapi._core.raw import RawResponse
@@ -118,6 +119,7 @@ class AsyncClient:
             # can serve this kind of client)
             bind(self._config.base_url, self._config.options["api_key"])
         self._limiter = limiter
+        self._turn_takes_route = takes_route(limiter.aturn)
         # The in-process pace, which the call loop may skip while it is open (a fleet's limiter it never skips).
         self._pace = limiter.pace if isinstance(limiter, ProcessLimiter) else None
 
@@ -316,11 +318,10 @@ class AsyncClient:
 
     async def _turn(self, request: Request, deadline: float, attempts: int) -> object:
         """The limiter's permit for the next attempt; RateLimitError, naming the request, when none comes."""
-        limiter = self._limiter
         try:
-            if isinstance(limiter, ProcessLimiter):  # its pace times each route's answers (`answer_time`)
-                return await limiter.aturn(deadline, first=attempts == 0, route=request.route)
-            return await limiter.aturn(deadline, first=attempts == 0)
+            if self._turn_takes_route:
+                return await self._limiter.aturn(deadline, first=attempts == 0, route=request.route)  # type: ignore[call-arg]
+            return await self._limiter.aturn(deadline, first=attempts == 0)
         except errors.RateLimitError as no_turn:
             raise errors.RateLimitError(
                 f"{request.describe()}: {no_turn}", retry_after=no_turn.retry_after, attempts=attempts

@@ -32,6 +32,7 @@ from kellyapi._core.policy.limiter import (
     REFUSED,
     Limiter,
     ProcessLimiter,
+    takes_route,
 )
 from kellyapi._core.policy.retry import QUOTA_CAPACITY, RetryQuota
 from kellyapi._core.raw import RawResponse
@@ -119,6 +120,7 @@ class SyncClient:
             # can serve this kind of client)
             bind(self._config.base_url, self._config.options["api_key"])
         self._limiter = limiter
+        self._turn_takes_route = takes_route(limiter.turn)
         # The in-process pace, which the call loop may skip while it is open (a fleet's limiter it never skips).
         self._pace = limiter.pace if isinstance(limiter, ProcessLimiter) else None
 
@@ -317,11 +319,10 @@ class SyncClient:
 
     def _turn(self, request: Request, deadline: float, attempts: int) -> object:
         """The limiter's permit for the next attempt; RateLimitError, naming the request, when none comes."""
-        limiter = self._limiter
         try:
-            if isinstance(limiter, ProcessLimiter):  # its pace times each route's answers (`answer_time`)
-                return limiter.turn(deadline, first=attempts == 0, route=request.route)
-            return limiter.turn(deadline, first=attempts == 0)
+            if self._turn_takes_route:
+                return self._limiter.turn(deadline, first=attempts == 0, route=request.route)  # type: ignore[call-arg]
+            return self._limiter.turn(deadline, first=attempts == 0)
         except errors.RateLimitError as no_turn:
             raise errors.RateLimitError(
                 f"{request.describe()}: {no_turn}", retry_after=no_turn.retry_after, attempts=attempts

@@ -8,7 +8,7 @@ import functools
 
 import pytest
 
-from kellyapi import KellyAPI, errors
+from kellyapi import KellyAPI, ProcessLimiter, errors
 from kellyapi.testing import KellySandbox
 from tests.concurrently import gather_calls
 
@@ -123,3 +123,19 @@ async def test_bad_rate_options_are_refused_before_any_request(kelly_sandbox: Ke
     with pytest.raises(errors.InvalidRequest):
         KellyAPI(adaptive_rate=1)  # type: ignore[arg-type]
     assert kelly_sandbox.requests == []
+
+
+class _LimiterOfTheProtocol(ProcessLimiter):
+    """A user's limiter, written to the `kellyapi.Limiter` protocol: its turns take no route."""
+
+    async def aturn(self, deadline: float, *, first: bool = False) -> object:  # type: ignore[override]
+        return await super().aturn(deadline, first=first)
+
+
+async def test_a_limiter_written_to_the_protocol_alone_paces_the_calls(kelly_sandbox: KellySandbox) -> None:
+    """The in-process limiter's turns take the call's route (its pace times each route's answers); one whose
+    turns do not is called without it."""
+    kelly_sandbox.limit_rate(10, latency=0.05)
+    async with KellyAPI(limiter=_LimiterOfTheProtocol(max_rate=10)) as api:
+        results = await gather_calls([functools.partial(api.llm, f"call {i}") for i in range(15)])
+    assert [type(result) for result in results] == [str] * 15

@@ -9,7 +9,7 @@ import functools
 
 import pytest
 
-from kellyapi import SyncKellyAPI, errors
+from kellyapi import SyncKellyAPI, ProcessLimiter, errors
 from kellyapi.testing import KellySandbox
 from tests.concurrently import thread_calls
 
@@ -124,3 +124,19 @@ def test_bad_rate_options_are_refused_before_any_request(kelly_sandbox: KellySan
     with pytest.raises(errors.InvalidRequest):
         SyncKellyAPI(adaptive_rate=1)  # type: ignore[arg-type]
     assert kelly_sandbox.requests == []
+
+
+class _LimiterOfTheProtocol(ProcessLimiter):
+    """A user's limiter, written to the `kellyapi.Limiter` protocol: its turns take no route."""
+
+    def turn(self, deadline: float, *, first: bool = False) -> object:  # type: ignore[override]
+        return super().turn(deadline, first=first)
+
+
+def test_a_limiter_written_to_the_protocol_alone_paces_the_calls(kelly_sandbox: KellySandbox) -> None:
+    """The in-process limiter's turns take the call's route (its pace times each route's answers); one whose
+    turns do not is called without it."""
+    kelly_sandbox.limit_rate(10, latency=0.05)
+    with SyncKellyAPI(limiter=_LimiterOfTheProtocol(max_rate=10)) as api:
+        results = thread_calls([functools.partial(api.llm, f"call {i}") for i in range(15)])
+    assert [type(result) for result in results] == [str] * 15

@@ -818,3 +818,49 @@ def test_a_slow_route_s_answers_pass_over_no_call_to_a_fast_one() -> None:
     pace.wait_on(caption, lambda: None)
     assert pace.ready(image, 9.0) == 0.0 and image.too_late, "a second left, eight needed"
     assert pace.ready(caption, 9.0) == 0.0 and caption.state == pace_module.SENT
+
+
+def _a_pace_whose_route_answers_in_one_to_two_seconds(then: tuple[float, ...] = ()) -> AdaptivePace:
+    """Paced at 1/s, its next turn at 10.0; "llm" answered in 0.8 to 1.2 s (RFC 6298's timer: about 2 s), then
+    in the times of `then`."""
+    pace = AdaptivePace(max_rate=1)
+    for second, took in enumerate([0.8, 1.2, 0.8, 1.2, 0.8, 1.2, *then]):
+        pace.release(pace.acquire(float(second), route="llm")[0], second + took, ACCEPTED)
+    go(pace, 9.0)
+    return pace
+
+
+def test_a_call_alone_in_line_goes_if_it_has_a_chance_of_an_answer() -> None:
+    pace = _a_pace_whose_route_answers_in_one_to_two_seconds()
+    alone, _ = pace.acquire(9.0, deadline=11.3, route="llm")
+    assert pace.ready(alone, 10.0) == 0.0 and alone.state == pace_module.SENT, "1.3 s left: more than the fastest"
+
+
+def test_a_call_likely_too_late_for_its_answer_gives_its_turn_to_one_behind_with_time_for_it() -> None:
+    """With jittered answers the fastest is no bound: the first in line would get each turn with just over it left,
+    and most of its answers would come too late. A call behind it with time for a usual answer takes the turn."""
+    pace = _a_pace_whose_route_answers_in_one_to_two_seconds()
+    late, _ = pace.acquire(9.0, deadline=11.3, route="llm")
+    roomy, _ = pace.acquire(9.5, deadline=20.0, route="llm")
+    pace.wait_on(roomy, lambda: None)
+    assert pace.ready(late, 10.0) == 0.0 and late.too_late
+    assert pace.ready(roomy, 10.0) == 0.0 and roomy.state == pace_module.SENT
+
+
+def test_a_call_likely_too_late_keeps_its_turn_when_the_calls_behind_it_are_no_better_off() -> None:
+    pace = _a_pace_whose_route_answers_in_one_to_two_seconds()
+    late, _ = pace.acquire(9.0, deadline=11.3, route="llm")
+    later, _ = pace.acquire(9.5, deadline=11.4, route="llm")
+    assert pace.ready(late, 10.0) == 0.0 and late.state == pace_module.SENT
+    pace.release(later, 10.0)
+
+
+def test_a_fast_error_answer_does_not_make_a_route_look_fast() -> None:
+    """Any answer but a 429 is accepted, a 400 on a bad argument too, in no time: it moves the route's usual
+    answer time toward it by an eighth, and widens its spread; calls likely too late are still passed over."""
+    pace = _a_pace_whose_route_answers_in_one_to_two_seconds(then=(0.02,))
+    assert pace.answer_time("llm") <= 0.1, "the fastest answer: no bound any more"
+    late, _ = pace.acquire(9.0, deadline=11.3, route="llm")
+    roomy, _ = pace.acquire(9.5, deadline=20.0, route="llm")
+    assert pace.ready(late, 10.0) == 0.0 and late.too_late
+    assert pace.ready(roomy, 10.0) == 0.0 and roomy.state == pace_module.SENT

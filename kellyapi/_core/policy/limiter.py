@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import math
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Protocol, runtime_checkable
 
 from kellyapi import errors
@@ -44,6 +45,15 @@ class Limiter(Protocol):
     def report(self, permit: object, outcome: str, retry_after: float | None = None) -> None:
         """How the attempt went: `ACCEPTED` (an answer other than a 429), `REFUSED` (a 429, with its
         Retry-After in seconds if it had one) or `FAILED` (no answer, or the call was cancelled)."""
+
+
+def takes_route(turn: Callable[..., object]) -> bool:
+    """Whether a limiter's `turn` (or `aturn`) takes the call's `route` (`ProcessLimiter`'s does: its pace times
+    each route's answers); a limiter written to the `Limiter` protocol alone is called without it."""
+    try:
+        return "route" in inspect.signature(turn).parameters
+    except (TypeError, ValueError):  # no signature to read (a builtin, say)
+        return False
 
 
 def _waits(pace: AdaptivePace, turn: Turn, wait: float, deadline: float) -> Iterator[float]:

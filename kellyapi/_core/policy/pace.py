@@ -117,8 +117,8 @@ MEASURED_CALLS = math.ceil(1 / (1 - CUBIC_BETA))
 PACING_GAIN = 1.25  # RFC 9002 section 7.7: sends spread at 1.25 windows a round trip
 GRANULARITY = 0.001  # RFC 9002 section 6.1.2's kGranularity: no round trip is taken as shorter than a clock tick
 INITIAL_ROUND_TRIP = 0.1  # quiche (Chromium's QUIC) kInitialRttMs: "initial rtt used before any samples"
-# The routes whose fastest answer a pace keeps: the API's endpoints are a few dozen; a client sending to paths of
-# its own making (`client.request`, an id in each) keeps the latest few hundred.
+# The routes whose answers a pace times: the API's endpoints are a few dozen; a client sending to paths of its own
+# making (`client.request`, an id in each) keeps the few hundred answered last.
 ROUTES_TIMED = 256
 
 # A turn's states.
@@ -156,6 +156,27 @@ class Turn:
     def __repr__(self) -> str:
         state = {QUEUED: "queued", SENT: "sent", DONE: "done"}[self.state]
         return f"<Turn {state}>"
+
+
+class _AnswerTimes:
+    """The times of the answers the API accepted on one route, their work included (a 429 takes none): the
+    fastest, and RFC 6298's timer (section 2: the smoothed time plus four times its variation, 3 times the
+    first answer's), the time within which an answer there comes, nearly always."""
+
+    __slots__ = ("fastest", "smoothed", "variation")
+
+    def __init__(self, seconds: float) -> None:
+        self.fastest = self.smoothed = seconds
+        self.variation = seconds / 2
+
+    def add(self, seconds: float) -> None:
+        self.fastest = min(self.fastest, seconds)
+        self.variation = 0.75 * self.variation + 0.25 * abs(self.smoothed - seconds)
+        self.smoothed = 0.875 * self.smoothed + 0.125 * seconds
+
+    @property
+    def timeout(self) -> float:
+        return self.smoothed + max(GRANULARITY, 4 * self.variation)
 
 
 class _SlidingCount:
@@ -303,7 +324,7 @@ class AdaptivePace:
         self._smoothed_round_trip: float | None = None  # RFC 6298's SRTT and RTTVAR, of the start's refusals
         self._round_trip_variation = 0.0
         self._refusal_timeout = 0.0  # ...and the timer they give
-        self._fastest_answers: dict[str, float] = {}  # route -> the fastest answer the API accepted there
+        self._answer_times: dict[str, _AnswerTimes] = {}  # route -> its accepted answers' times, last answered last
         # Evidence
         self._cut_seq = 0  # the first call sent after the last cut: a refusal of an earlier one does not cut
         # NewReno's recovery (RFC 6582): the calls in flight at the last cut not yet answered. Until they are,
@@ -492,12 +513,13 @@ class AdaptivePace:
                 return 0.0
             if self.waiting[0] is not turn:
                 return math.inf
-            if not self._too_late(turn, now):
+            too_late = self._too_late(turn, now)
+            if not too_late:
                 wait = self._wait(now)
                 if wait > 0:
                     return wait
             self.waiting.popleft()
-            self._serve(turn, now)
+            self._serve(turn, now, too_late)
             woken = self._advance(now)
         _wake(woken)
         return 0.0
@@ -579,15 +601,30 @@ class AdaptivePace:
             self._forget_sends(now)
 
     def _too_late(self, turn: Turn, now: float) -> bool:
-        return turn.deadline - now < self.answer_time(turn.route)
+        """Whether the first in line (still in it) should be passed over: it could only time out (less time left than
+        `answer_time`), or its answer would likely come too late (less than its route's `_AnswerTimes.timeout`)
+        while the last in line has time for one. Which calls a turn may go to is a choice between the calls
+        waiting: a call alone in line goes whenever it has a chance."""
+        left = turn.deadline - now
+        if left < self.answer_time(turn.route):
+            return True
+        times = self._answer_times.get(turn.route)
+        if times is None or left >= times.timeout:
+            return False
+        last = self.waiting[-1]
+        return last is not turn and last.deadline - now >= self._usual_answer_time(last.route)
 
-    def _serve(self, turn: Turn, now: float) -> None:
-        """The first in line leaves it: it goes, unless its call has too little time left for an answer. The
-        Google SRE book ("Addressing Cascading Failures": check the deadline left before doing the work, as
-        servers drop requests whose deadline passed while they queued): a turn given to a call that can only time
-        out takes the API's slot from the next in line, teaches the pace nothing (a timeout is no verdict), and
-        when the line is longer than the calls' timeout, every turn would go to the call about to expire."""
-        if self._too_late(turn, now):
+    def _usual_answer_time(self, route: str) -> float:
+        times = self._answer_times.get(route)
+        return self.answer_time(route) if times is None else max(self.answer_time(route), times.timeout)
+
+    def _serve(self, turn: Turn, now: float, too_late: bool) -> None:
+        """The first in line has left it: it goes, unless it was `_too_late`. The Google SRE book ("Addressing Cascading
+        Failures": check the deadline left before doing the work, as servers drop requests whose deadline passed
+        while they queued): a turn given to a call that will time out takes the API's slot from the next in line,
+        teaches the pace nothing (a timeout is no verdict), and when the line is longer than the calls' timeout,
+        every turn would go to the call about to expire, the API's work for it thrown away."""
+        if too_late:
             turn.state = DONE
             turn.too_late = True
         else:
@@ -607,12 +644,13 @@ class AdaptivePace:
         queue = self.waiting
         while queue:
             head = queue[0]
-            wait = 0.0 if self._too_late(head, now) else self._wait(now)
+            too_late = self._too_late(head, now)
+            wait = 0.0 if too_late else self._wait(now)
             if wait > 0 and head.wake is None:
                 break
             if wait <= 0:
                 queue.popleft()
-                self._serve(head, now)
+                self._serve(head, now, too_late)
             if head.wake is not None:  # served, or first in line now: it asks again
                 woken.append(head.wake)
                 head.wake = None
@@ -738,12 +776,15 @@ class AdaptivePace:
         self.credit_after = max(self._fastest_timeout, self._refusal_timeout)
 
     def _time_acceptance(self, route: str, seconds: float) -> None:
-        fastest = self._fastest_answers
-        known = fastest.get(route)
-        if known is None and len(fastest) >= ROUTES_TIMED:
-            del fastest[next(iter(fastest))]  # the route timed first
-        if known is None or seconds < known:
-            fastest[route] = seconds
+        routes = self._answer_times
+        times = routes.pop(route, None)  # (put back last: the routes answered longest ago go first)
+        if times is None:
+            times = _AnswerTimes(seconds)
+            if len(routes) >= ROUTES_TIMED:
+                del routes[next(iter(routes))]
+        else:
+            times.add(seconds)
+        routes[route] = times
 
     def _seen(self, seq: int, now: float) -> None:
         """Call number `seq` went: so did every call numbered before it (the SRE book's requests)."""
@@ -1011,7 +1052,8 @@ class AdaptivePace:
         the fastest answer yet, nor than the fastest the API accepted on that route (its work: an image takes
         seconds where a caption takes a fraction of one). An attempt left less than that could only time out,
         the API's work for it thrown away."""
-        return max(self.round_trip, self._refusal_timeout, self._fastest_answers.get(route, 0.0))
+        times = self._answer_times.get(route)
+        return max(self.round_trip, self._refusal_timeout, 0.0 if times is None else times.fastest)
 
     def pause_left(self, now: float) -> float:
         """Seconds left of a pause that a Retry-After began (0 when none)."""
