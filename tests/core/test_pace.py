@@ -70,6 +70,27 @@ def test_a_new_client_starts_with_a_window_that_grows_by_each_accepted_call() ->
     assert not pace.engaged
 
 
+def test_a_full_window_woken_when_its_oldest_call_counts_as_accepted_lets_no_more_than_a_window_go() -> None:
+    """The wait for a full window ends when its oldest call counts as accepted: a call woken then finds it
+    credited (and the window grown by it), whatever the clock's rounding, so that the window, and the start's
+    pacing, still bound what goes at once. (0.0921325090431571 + 0.1 - 0.1 rounds to below 0.0921325090431571.)"""
+    sent = 0.0921325090431571
+    pace = AdaptivePace()
+    for _ in range(INITIAL_WINDOW):
+        go(pace, sent)
+    first_held, wait = pace.acquire(sent)
+    woken = sent + wait
+    assert woken - INITIAL_ROUND_TRIP < sent, "the instant this test is about"
+    assert pace.ready(first_held, woken) == 0.0
+    went_at_once = 1
+    while went_at_once <= 10 * INITIAL_WINDOW:
+        _, wait = pace.acquire(woken)
+        if wait:
+            break
+        went_at_once += 1
+    assert went_at_once <= INITIAL_WINDOW, "at most the start's pacing burst goes at one instant"
+
+
 def test_a_pause_the_api_asked_for_restarts_the_start_below_half_its_window() -> None:
     """RFC 5681's retransmission timeout: a 429 with Retry-After in the start sets the threshold to half the
     window and the window to one. Once the pause is over, the calls of the window that were not refused

@@ -553,10 +553,11 @@ class AdaptivePace:
         """Seconds until the slow start's window has room and its pacing a token (0: now). Calls unanswered
         after `credit_after` count as accepted: they leave their slot, and add one."""
         awaiting = self._awaiting
-        credited = now - self.credit_after
         while awaiting:
             seq, sent = next(iter(awaiting.items()))
-            if sent > credited:
+            # (The very sum the wait below is computed from: a call woken when that wait ends is credited, as
+            # `now - credit_after` may round to just below its send time and leave a full window open.)
+            if sent + self.credit_after > now:
                 break
             del awaiting[seq]
             self._credited[seq] = sent
