@@ -298,6 +298,22 @@ def test_a_later_wave_cuts_to_what_the_api_accepted_in_the_last_second_of_sendin
     assert pace.rate == pytest.approx(CUBIC_BETA * min(rate, accepted / BURST_SECONDS), rel=0.01)
 
 
+def test_the_rate_grows_only_while_the_client_sends_at_half_of_it_or_more() -> None:
+    """botocore's ClientRateLimiter: the rate is never set above twice what the client was measured sending.
+    A paced client whose calls trickle (one of many on a limit, or one with little to send) gets back the rate
+    the API took before the cut, and climbs no further along CUBIC's curve than its calls showed the API takes."""
+    pace = past_its_start(rand=lambda: 1.0)  # type: ignore[arg-type]
+    for seq in burst(pace, 40, 0.0)[19:]:
+        pace.open_done(seq, 0.01, REFUSED)
+    before_the_cut = pace.rate / CUBIC_BETA
+    went = [paced_call(pace, 2.0 + 2.0 * index, ACCEPTED) for index in range(20)]  # one call every 2 s
+    assert went[-1] == pytest.approx(40.0)
+    assert pace.rate == pytest.approx(before_the_cut), "CUBIC alone would be far above it 40 s after the cut"
+    sends = paced_calls(pace, 42.0, 46.0)  # calls at every turn: the rate grows with them
+    assert pace.rate > before_the_cut
+    assert pace.rate <= 2 * sum(sent > sends[-1] - BURST_SECONDS for sent in sends) + 1e-9
+
+
 def test_a_pause_the_api_asked_for_is_left_out_of_the_second_of_sending_and_ends_with_one_call() -> None:
     """A Retry-After's pause is not time the client could send: the next wave's second of sending reaches
     back past it. After the pause the pace sends one call, then one a turn, not the burst its bucket would

@@ -47,7 +47,10 @@ Each mechanism is a published one, with its published constants:
   the calls in flight at the cut have all been answered (NewReno's recovery, RFC 6582: until then the API still sees
   the last wave, and the rate holds). A client whose share fell since the last cut gives up more of it (RFC 8312's
   fast convergence), so that clients on one limit converge sooner. Between cuts the rate grows back along CUBIC's
-  curve (C = 0.4), above the old rate after a while, probing for a limit that rose. The floor is 0.5 calls a second:
+  curve (C = 0.4), above the old rate after a while, probing for a limit that rose, but above the old rate never
+  to more than twice the calls the client let go in its last second of sending (botocore's ClientRateLimiter, as
+  RFC 7661 grows no window the sender does not use): a client whose calls trickle, one of many on a limit, say,
+  does not climb to a rate its calls never tried, to send a burst at it later. The floor is 0.5 calls a second:
   a client that got nothing through (one of many on a limit, after their bursts) probes at it. A pause the API asked
   for ends with one call, then one a turn (`_empty_bucket`). After two minutes without a refusal pacing switches off
   and the pace opens again.
@@ -104,6 +107,7 @@ PROVING_REFUSALS = math.ceil(PROOF / ON_REFUSAL)  # the fewest refusals that pro
 CUBIC_BETA = 0.7  # botocore cubic.py (and RFC 8312): the share of the rate kept after a cut
 CUBIC_C = 0.4  # botocore cubic.py (and RFC 8312): the scale of the growth curve
 MIN_RATE = 0.5  # botocore adaptive.py: the lowest rate the token bucket is set to
+MAX_RATE_ADJUST_SCALE = 2.0  # botocore adaptive.py: the rate is never set above twice the measured send rate
 # botocore bucket.py: the bucket holds a second's worth of tokens (at least one). An API's token bucket of
 # that shape is full again after an idle second: what it accepts is then measured afresh.
 BURST_SECONDS = 1.0
@@ -802,8 +806,11 @@ class AdaptivePace:
             self._disengage()
         else:
             # botocore's success_received: CUBIC's curve since the last cut, back to the rate then after K
-            # seconds, then probing above it.
-            self._set_rate(CUBIC_C * (now - self._last_cut - self._k) ** 3 + self._w_max)
+            # seconds, then probing above it; botocore's ClientRateLimiter: past that rate, never above twice
+            # what the client was measured sending (a rate its calls do not use is no probe of the API).
+            cubic = CUBIC_C * (now - self._last_cut - self._k) ** 3 + self._w_max
+            used = MAX_RATE_ADJUST_SCALE * self._sending_rate(now)
+            self._set_rate(min(cubic, max(self.rate, self._w_max, used)))
 
     def _refused(self, seq: int, now: float, retry_after: float | None) -> None:
         self._last_refusal = now
@@ -977,6 +984,13 @@ class AdaptivePace:
         seconds = now - since - self._paused_within(since, now)
         start = recent[0][1]
         return _Delivered(start, len(recent), len(self._recent_refusals), max(seconds, GRANULARITY), self.rate)
+
+    def _sending_rate(self, now: float) -> float:
+        """The calls a second the pace let go in the last second of sending."""
+        self._forget_sends(now)
+        since = self._measure_since(now)
+        sent = len(self._recent_sends) - bisect.bisect_left(self._recent_sends, (since, -1))
+        return sent / BURST_SECONDS
 
     def _measure_from_here(self, now: float) -> None:
         """From here on only the calls sent later weigh as evidence of a limit, count for the throttle and for
