@@ -16,6 +16,7 @@ from kellyapi._core.policy.pace import (
     ACCEPTED,
     BURST_SECONDS,
     CUBIC_BETA,
+    CUBIC_C,
     EVIDENCE_WINDOW,
     FAILED,
     INITIAL_ROUND_TRIP,
@@ -288,9 +289,9 @@ def test_a_later_wave_cuts_to_what_the_api_accepted_in_the_last_second_of_sendin
     for seq in burst(pace, 40, 0.0)[19:]:
         pace.open_done(seq, 0.01, REFUSED)
     assert pace.rate == pytest.approx(CUBIC_BETA * 20 / (0.01 + BURST_SECONDS))
-    sends = paced_calls(pace, 2.0, 8.0)  # the rate grows back along CUBIC's curve
+    sends = paced_calls(pace, 0.02, 8.0)  # the rate grows back along CUBIC's curve, calls waiting for it
     rate = pace.rate
-    assert rate > 2 * len(sends) / (sends[-1] - 2.0), "it sends far faster now than on average since the cut"
+    assert rate > 2 * len(sends) / (sends[-1] - sends[0]), "it sends far faster now than on average since the cut"
     refused_at = paced_call(pace, sends[-1] + 0.01, REFUSED)
     assert pace.waves == 2
     answered = refused_at + 0.01
@@ -298,20 +299,24 @@ def test_a_later_wave_cuts_to_what_the_api_accepted_in_the_last_second_of_sendin
     assert pace.rate == pytest.approx(CUBIC_BETA * min(rate, accepted / BURST_SECONDS), rel=0.01)
 
 
-def test_the_rate_grows_only_while_the_client_sends_at_half_of_it_or_more() -> None:
-    """botocore's ClientRateLimiter: the rate is never set above twice what the client was measured sending.
-    A paced client whose calls trickle (one of many on a limit, or one with little to send) gets back the rate
-    the API took before the cut, and climbs no further along CUBIC's curve than its calls showed the API takes."""
+def test_the_rate_grows_along_cubic_s_curve_only_while_calls_wait_for_turns() -> None:
+    """RFC 9438: a flow the application limits does not grow its window (Linux's CUBIC moves its epoch on by
+    the time it was idle). A paced client whose calls trickle (one of many on a limit, or one with little to
+    send) keeps the rate it was cut to, rather than climbing CUBIC's curve to a rate its calls never tried and
+    sending its next burst at it; calls that wait for their turns run the curve's clock."""
     pace = past_its_start(rand=lambda: 1.0)  # type: ignore[arg-type]
     for seq in burst(pace, 40, 0.0)[19:]:
         pace.open_done(seq, 0.01, REFUSED)
-    before_the_cut = pace.rate / CUBIC_BETA
+    cut = pace.rate
     went = [paced_call(pace, 2.0 + 2.0 * index, ACCEPTED) for index in range(20)]  # one call every 2 s
     assert went[-1] == pytest.approx(40.0)
-    assert pace.rate == pytest.approx(before_the_cut), "CUBIC alone would be far above it 40 s after the cut"
-    sends = paced_calls(pace, 42.0, 46.0)  # calls at every turn: the rate grows with them
-    assert pace.rate > before_the_cut
-    assert pace.rate <= 2 * sum(sent > sends[-1] - BURST_SECONDS for sent in sends) + 1e-9
+    assert pace.rate == pytest.approx(cut), "CUBIC's curve alone would be far above it 40 s after the cut"
+    sends = paced_calls(pace, 42.0, 46.0)  # each call asks for its turn at once: it waits for it
+    before_the_cut = cut / CUBIC_BETA
+    waited = sends[-1] - sends[0]
+    k = (before_the_cut * (1 - CUBIC_BETA) / CUBIC_C) ** (1 / 3)
+    assert pace.rate == pytest.approx(CUBIC_C * (waited - k) ** 3 + before_the_cut, rel=0.05)
+    assert pace.rate > cut
 
 
 def test_a_pause_the_api_asked_for_is_left_out_of_the_second_of_sending_and_ends_with_one_call() -> None:

@@ -47,13 +47,12 @@ Each mechanism is a published one, with its published constants:
   the calls in flight at the cut have all been answered (NewReno's recovery, RFC 6582: until then the API still sees
   the last wave, and the rate holds). A client whose share fell since the last cut gives up more of it (RFC 8312's
   fast convergence), so that clients on one limit converge sooner. Between cuts the rate grows back along CUBIC's
-  curve (C = 0.4), above the old rate after a while, probing for a limit that rose, but above the old rate never
-  to more than twice the calls the client let go in its last second of sending (botocore's ClientRateLimiter, as
-  RFC 7661 grows no window the sender does not use): a client whose calls trickle, one of many on a limit, say,
-  does not climb to a rate its calls never tried, to send a burst at it later. The floor is 0.5 calls a second:
-  a client that got nothing through (one of many on a limit, after their bursts) probes at it. A pause the API asked
-  for ends with one call, then one a turn (`_empty_bucket`). After two minutes without a refusal pacing switches off
-  and the pace opens again.
+  curve (C = 0.4), above the old rate after a while, probing for a limit that rose; the curve's clock runs only
+  while calls wait for turns (RFC 9438: a flow the application limits does not grow), so a client with few calls
+  to send does not climb to a rate its calls never tried, to send a burst at it later. The floor is 0.5 calls a
+  second: a client that got nothing through (one of many on a limit, after their bursts) probes at it. A pause the
+  API asked for ends with one call, then one a turn (`_empty_bucket`). After two minutes without a refusal pacing
+  switches off and the pace opens again.
 - **Client-side throttling** (the SRE book again, K = 2). When the API refuses more calls than it accepts, new work
   is refused locally with probability `max(0, (requests - 2 * accepts) / (requests + 1))`: calls fail fast, the API
   sees at most one refusal per accepted call, and the few attempts that still go are the probes that notice a
@@ -107,7 +106,6 @@ PROVING_REFUSALS = math.ceil(PROOF / ON_REFUSAL)  # the fewest refusals that pro
 CUBIC_BETA = 0.7  # botocore cubic.py (and RFC 8312): the share of the rate kept after a cut
 CUBIC_C = 0.4  # botocore cubic.py (and RFC 8312): the scale of the growth curve
 MIN_RATE = 0.5  # botocore adaptive.py: the lowest rate the token bucket is set to
-MAX_RATE_ADJUST_SCALE = 2.0  # botocore adaptive.py: the rate is never set above twice the measured send rate
 # botocore bucket.py: the bucket holds a second's worth of tokens (at least one). An API's token bucket of
 # that shape is full again after an idle second: what it accepts is then measured afresh.
 BURST_SECONDS = 1.0
@@ -362,7 +360,11 @@ class AdaptivePace:
         self._paused_until = -math.inf
         self._paused_from = -math.inf  # when the last pause began
         self._engaged_at = -math.inf  # when pacing last engaged
-        self._last_cut = -math.inf  # when the rate was last cut: CUBIC's curve starts there
+        # CUBIC's clock: the seconds since the last cut during which the rate held calls back (it was in
+        # use), when it last moved, and whether a call had to wait for its turn since
+        self._curve_time = 0.0
+        self._curve_at = -math.inf
+        self._turns_waited = False
         self._w_max = 0.0  # CUBIC: the rate at the last cut...
         self._k = 0.0  # ...and the seconds its curve takes to get back to it
 
@@ -463,6 +465,7 @@ class AdaptivePace:
                 self._let_go(turn, now)
                 return turn, 0.0
             turn.state = QUEUED
+            self._turns_waited = True
             turn.drawn = share if first else None
             self.waiting.append(turn)
             return turn, self._wait(now) if self.waiting[0] is turn else math.inf
@@ -481,6 +484,7 @@ class AdaptivePace:
                 self._let_go(turn, now)
                 return 0.0
             turn.state = QUEUED
+            self._turns_waited = True
             self.waiting.append(turn)
             return self._wait(now) if self.waiting[0] is turn else math.inf
 
@@ -806,11 +810,15 @@ class AdaptivePace:
             self._disengage()
         else:
             # botocore's success_received: CUBIC's curve since the last cut, back to the rate then after K
-            # seconds, then probing above it; botocore's ClientRateLimiter: past that rate, never above twice
-            # what the client was measured sending (a rate its calls do not use is no probe of the API).
-            cubic = CUBIC_C * (now - self._last_cut - self._k) ** 3 + self._w_max
-            used = MAX_RATE_ADJUST_SCALE * self._sending_rate(now)
-            self._set_rate(min(cubic, max(self.rate, self._w_max, used)))
+            # seconds, then probing above it. Its clock runs only while the rate holds calls back, some waiting
+            # for their turns or none left to give at once (RFC 9438 section 5.8: a flow limited by the
+            # application does not grow its window, and Linux's CUBIC moves its epoch on by the time the flow
+            # was idle): a rate the calls do not use is no probe of the API.
+            if self._turns_waited or self.waiting or self._wait_exactly(now) > 0:
+                self._curve_time += now - self._curve_at
+            self._curve_at = now
+            self._turns_waited = False
+            self._set_rate(CUBIC_C * (self._curve_time - self._k) ** 3 + self._w_max)
 
     def _refused(self, seq: int, now: float, retry_after: float | None) -> None:
         self._last_refusal = now
@@ -850,7 +858,7 @@ class AdaptivePace:
     def _recovered(self, now: float) -> None:
         """Every call of the last wave has been answered: a refusal from here on is of a new one, and CUBIC's
         curve starts (RFC 8312: its epoch begins as congestion avoidance does, once the recovery ends)."""
-        self._last_cut = now
+        self._curve_time, self._curve_at = 0.0, now
         self._recovery_seq = next(self._seqs)
         self._delivery = _Delivery(self._recovery_seq + 1, now)
 
@@ -900,7 +908,7 @@ class AdaptivePace:
         self._measure_from_here(now)  # the calls sent so far are this wave's
         if restart:
             self._restart_counts()
-        self._last_cut = now
+        self._curve_time, self._curve_at = 0.0, now
         self.starting = False  # a limit found: the pace takes over
         self._validated = (INITIAL_WINDOW, -math.inf)  # what the API accepts is measured afresh after a pause
         self._awaiting.clear()
@@ -984,13 +992,6 @@ class AdaptivePace:
         seconds = now - since - self._paused_within(since, now)
         start = recent[0][1]
         return _Delivered(start, len(recent), len(self._recent_refusals), max(seconds, GRANULARITY), self.rate)
-
-    def _sending_rate(self, now: float) -> float:
-        """The calls a second the pace let go in the last second of sending."""
-        self._forget_sends(now)
-        since = self._measure_since(now)
-        sent = len(self._recent_sends) - bisect.bisect_left(self._recent_sends, (since, -1))
-        return sent / BURST_SECONDS
 
     def _measure_from_here(self, now: float) -> None:
         """From here on only the calls sent later weigh as evidence of a limit, count for the throttle and for
