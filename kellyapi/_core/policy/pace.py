@@ -48,8 +48,8 @@ Each mechanism is a published one, with its published constants:
   the last wave, and the rate holds). A client whose share fell since the last cut gives up more of it (RFC 8312's
   fast convergence), so that clients on one limit converge sooner. Between cuts the rate grows back along CUBIC's
   curve (C = 0.4), above the old rate after a while, probing for a limit that rose; the curve's clock runs only
-  while calls wait for turns (RFC 9438: a flow the application limits does not grow), so a client with few calls
-  to send does not climb to a rate its calls never tried, to send a burst at it later. The floor is 0.5 calls a
+  while the rate holds calls back (RFC 9438: a flow the application limits does not grow), so a client with few
+  calls to send does not climb to a rate its calls never tried, to send a burst at it later. The floor is 0.5 calls a
   second: a client that got nothing through (one of many on a limit, after their bursts) probes at it. A pause the
   API asked for ends with one call, then one a turn (`_empty_bucket`). After two minutes without a refusal pacing
   switches off and the pace opens again.
@@ -855,10 +855,14 @@ class AdaptivePace:
         if self.engaged or proven:
             self._wave(now)
 
+    def _restart_curve(self, now: float) -> None:
+        """CUBIC's epoch begins: its clock at zero, no turn waited for yet."""
+        self._curve_time, self._curve_at, self._turns_waited = 0.0, now, False
+
     def _recovered(self, now: float) -> None:
         """Every call of the last wave has been answered: a refusal from here on is of a new one, and CUBIC's
         curve starts (RFC 8312: its epoch begins as congestion avoidance does, once the recovery ends)."""
-        self._curve_time, self._curve_at = 0.0, now
+        self._restart_curve(now)
         self._recovery_seq = next(self._seqs)
         self._delivery = _Delivery(self._recovery_seq + 1, now)
 
@@ -908,7 +912,7 @@ class AdaptivePace:
         self._measure_from_here(now)  # the calls sent so far are this wave's
         if restart:
             self._restart_counts()
-        self._curve_time, self._curve_at = 0.0, now
+        self._restart_curve(now)
         self.starting = False  # a limit found: the pace takes over
         self._validated = (INITIAL_WINDOW, -math.inf)  # what the API accepts is measured afresh after a pause
         self._awaiting.clear()
