@@ -254,6 +254,7 @@ class RedisLimiter:
                 wait = self._fleet_turn(permit, answer, max_wait)
                 time.sleep(wait)
                 if permit.seq != fleet.NOT_BOOKED:
+                    self._local.pace.went(permit.local, time.monotonic())
                     break
         except BaseException:
             self._local.report(permit.local, FAILED)
@@ -283,6 +284,7 @@ class RedisLimiter:
                 wait = self._fleet_turn(permit, answer, max_wait)
                 await asyncio.sleep(wait)
                 if permit.seq != fleet.NOT_BOOKED:
+                    self._local.pace.went(permit.local, time.monotonic())
                     break
         except BaseException:
             self._local.report(permit.local, FAILED)

@@ -47,6 +47,21 @@ async def test_max_rate_holds_for_the_fleet_together(kelly_sandbox: KellySandbox
         await limiter.aclose()
 
 
+async def test_the_time_the_fleet_s_schedule_holds_a_call_is_not_taken_for_the_api_s(
+    kelly_sandbox: KellySandbox, redis_server: RedisServer
+) -> None:
+    """Calls the fleet's schedule held for seconds, refused at once when they went: the time a refusal takes is
+    the API's answer, not the hold, or every call later left less than the hold would fail as out of time."""
+    kelly_sandbox.fail("sd_models", status=429, times=6)  # no Retry-After: each retries after its backoff
+    limiter = RedisLimiter(redis_server.url, max_rate=2)  # one call every half second, fleet-wide
+    async with KellyAPI(limiter=limiter) as api:
+        results = await gather_calls([api.sd_models for _ in range(6)])
+    assert all(isinstance(result, dict) for result in results)
+    assert len(kelly_sandbox.requests) == 12
+    assert limiter._local.pace.answer_time() < 0.5, "the sandbox answers at once; the schedule held for 2.5 s"
+    await limiter.aclose()
+
+
 async def test_redis_down_fails_open_with_one_warning(
     kelly_sandbox: KellySandbox, redis_server: RedisServer, caplog: pytest.LogCaptureFixture
 ) -> None:

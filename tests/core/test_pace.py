@@ -709,6 +709,25 @@ def test_the_refusals_of_the_burst_that_found_a_limit_do_not_make_the_client_ref
     assert pace.acquire(1.0)[0].local_refusal, "a used-up quota: more refusals than twice the accepts"
 
 
+@pytest.mark.parametrize("starting", [True, False])
+def test_a_call_a_fleet_held_is_timed_from_when_it_went(starting: bool) -> None:
+    """A fleet's shared schedule held the turns this pace gave for seconds, each refused 20 ms after it went:
+    the API's 429s take 20 ms. Timed from when the pace gave the turns, the holds would pass for round trips,
+    and every call left less than seconds would be judged out of time (`answer_time`)."""
+    pace = AdaptivePace(rand=lambda: 1.0)
+    pace.fleet_paces = True
+    if not starting:
+        answer_in_order(pace, [REFUSED] * 10, 0.0, 0.02)  # a wave ends the start
+        assert not pace.starting
+    now = 10.0
+    held = [go(pace, now, first=False) for _ in range(6)]
+    for index, turn in enumerate(held):
+        went = now + 0.5 * index  # the fleet's schedule: one every half second
+        pace.went(turn, went)
+        pace.release(turn, went + 0.02, REFUSED)
+    assert pace.answer_time() < 0.1
+
+
 def test_a_process_a_failed_fleet_leaves_alone_counts_for_its_throttle_afresh() -> None:
     """The fleet's pace was refused most calls (a quota the fleet used up), then Redis failed: the process's
     share alone is unknown, so its throttle starts as a new client's, and its own refusals teach it again."""

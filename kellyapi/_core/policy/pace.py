@@ -488,6 +488,21 @@ class AdaptivePace:
             self.waiting.append(turn)
             return self._wait(now) if self.waiting[0] is turn else math.inf
 
+    def went(self, turn: Turn, now: float) -> None:
+        """The attempt of a turn this pace gave earlier goes only now: a fleet's shared schedule held it
+        meanwhile (`pace_with_fleet`). Its answer is timed from here, as RFC 6298 times a segment from its
+        transmission: the hold is no round trip of the API's, and counted as one it would stretch the timers
+        (`answer_time`) past the calls' timeouts."""
+        with self._lock:
+            if turn.state != SENT:
+                return
+            turn.sent_at = now
+            for sent in (self._awaiting, self._credited):
+                if turn.seq in sent:
+                    sent[turn.seq] = now
+            if turn.seq in self._awaiting:
+                self._awaiting.move_to_end(turn.seq)  # (kept in the order the calls went)
+
     def go_anyway(self, turn: Turn, now: float) -> bool:
         """Let a queued turn that only the slow start holds go now, out of line (to the connection pool's own
         queue, as with no controller); False if a pause or the pace holds it, or it is no longer queued."""
