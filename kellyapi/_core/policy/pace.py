@@ -497,11 +497,11 @@ class AdaptivePace:
             if turn.state != SENT:
                 return
             turn.sent_at = now
-            for sent in (self._awaiting, self._credited):
-                if turn.seq in sent:
-                    sent[turn.seq] = now
-            if turn.seq in self._awaiting:
+            if turn.seq in self._awaiting:  # in the start's window, awaiting its verdict...
+                self._awaiting[turn.seq] = now
                 self._awaiting.move_to_end(turn.seq)  # (kept in the order the calls went)
+            elif turn.seq in self._credited:  # ...or counted as accepted while the fleet held it
+                self._credited[turn.seq] = now
 
     def go_anyway(self, turn: Turn, now: float) -> bool:
         """Let a queued turn that only the slow start holds go now, out of line (to the connection pool's own
